@@ -1,0 +1,44 @@
+# provision — developer entry points.  `make demo`, `make test`, `make bench`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= var/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint unit integration vm bench system clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+system:
+	./scripts/setup-system.sh
+
+demo: system $(STAMP)
+	$(VENV)/bin/provision --data-dir $(DATA) demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: system $(STAMP) lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+integration: system $(STAMP)
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+vm: system $(STAMP)
+	$(VENV)/bin/pytest tests/vm $(PYTEST_ARGS)
+
+bench: system $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

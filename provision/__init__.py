@@ -1,0 +1,3 @@
+"""provision: fleet provisioning for Gentoo."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommands.  Each module defines register(subparsers) and sets func(ctx, args) -> int."""

@@ -1,0 +1,77 @@
+"""`provision profiles list|show|check`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from provision.cli import Context
+from provision.portage.render import BuildContext, render_all
+from provision.profiles import ProfileSet, load_profile
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("profiles", help="list, show and check profiles")
+    psub = p.add_subparsers(dest="action", metavar="ACTION")
+    psub.required = True
+    ls = psub.add_parser("list", help="list the profiles")
+    ls.set_defaults(func=cmd_list)
+    show = psub.add_parser("show", help="show one resolved profile")
+    show.add_argument("name")
+    show.add_argument("--render", action="store_true", help="print the Portage files as written")
+    show.add_argument("--json", action="store_true", help="the resolved profile as JSON")
+    show.set_defaults(func=cmd_show)
+    check = psub.add_parser("check", help="validate profile files (default: all)")
+    check.add_argument("paths", nargs="*", type=Path)
+    check.set_defaults(func=cmd_check)
+
+
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    profiles = ProfileSet(ctx.profiles_dir)
+    for profile in profiles:
+        parent = f" (inherits {profile.inherits})" if profile.inherits else ""
+        print(f"{profile.name:20} {profile.description}{parent}")
+    return 0
+
+
+def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
+    profile = ProfileSet(ctx.profiles_dir).get(args.name)
+    if args.render:
+        for rel, text in render_all(profile, BuildContext()).items():
+            print(f"==> {rel} <==")
+            print(text, end="" if text.endswith("\n") or not text else "\n")
+        return 0
+    data = asdict(profile)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    _print_tree(data)
+    return 0
+
+
+def _print_tree(data: dict[str, Any], indent: int = 0) -> None:
+    pad = "  " * indent
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            print(f"{pad}{key}:")
+            _print_tree(value, indent + 1)
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], dict):
+            print(f"{pad}{key}:")
+            for item in value:
+                print(f"{pad}  -")
+                _print_tree(item, indent + 2)
+        elif isinstance(value, (list, tuple)):
+            print(f"{pad}{key}: {' '.join(map(str, value))}")
+        else:
+            print(f"{pad}{key}: {value}")
+
+
+def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
+    paths = args.paths or sorted(ctx.profiles_dir.glob("*.toml"))
+    for path in paths:
+        load_profile(path)
+        print(f"{path}: ok")
+    return 0

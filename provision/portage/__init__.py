@@ -1,0 +1,1 @@
+"""Portage configuration: pure renderers and the prefix environment helpers."""

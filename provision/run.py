@@ -1,0 +1,95 @@
+"""The one subprocess chokepoint: argv lists only, captured output, timeout, one error type."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import CommandError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = 600,
+    check: bool = True,
+    input: str | bytes | None = None,
+    log_path: Path | None = None,
+) -> Result:
+    """Run argv and return its Result; raise CommandError on failure when check is set.
+
+    With log_path, stdout and stderr go (appended, interleaved) to that file instead of being
+    captured in memory; the Result then carries the log's last 4 KiB as stdout.
+    """
+    args = [os.fspath(a) for a in argv]
+    full_env = dict(os.environ if env is None else env)
+    if extra_env:
+        full_env.update(extra_env)
+    log.debug("run: %s", args)
+    data = input.encode() if isinstance(input, str) else input
+    try:
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as fh:
+                proc = subprocess.run(
+                    args,
+                    env=full_env,
+                    cwd=cwd,
+                    timeout=timeout,
+                    input=data,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=None if data is not None else subprocess.DEVNULL,
+                    check=False,
+                )
+            out, err = tail_of(log_path), ""
+        else:
+            proc = subprocess.run(
+                args,
+                env=full_env,
+                cwd=cwd,
+                timeout=timeout,
+                input=data,
+                capture_output=True,
+                stdin=None if data is not None else subprocess.DEVNULL,
+                check=False,
+            )
+            out = proc.stdout.decode(errors="replace")
+            err = proc.stderr.decode(errors="replace")
+    except FileNotFoundError as exc:
+        raise CommandError(args, None, reason=f"{args[0]} not found") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(args, None, reason=f"timed out after {timeout} s") from exc
+    result = Result(args, proc.returncode, out, err)
+    if check and proc.returncode != 0:
+        raise CommandError(args, proc.returncode, out, err)
+    return result
+
+
+def tail_of(path: Path, size: int = 4096) -> str:
+    """The last `size` bytes of a file as text (for error summaries and event log tails)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            fh.seek(max(0, end - size))
+            return fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,1 @@
+"""Network boot: TFTP server, boot-config renderers, dnsmasq configuration and process."""
