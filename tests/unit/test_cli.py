@@ -38,7 +38,8 @@ def test_unknown_profile_exit_2(capsys: pytest.CaptureFixture[str], profiles_dir
 def test_check_bad_file_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        'packages = ["nocategory"]\n[portage]\nprofile = "p"\n[[repositories]]\nname = "r"\nlocation = "."\n'
+        'packages = ["nocategory"]\n[portage]\nprofile = "p"\n'
+        '[[repositories]]\nname = "r"\nlocation = "."\n'
     )
     rc, _, err = run_cli(capsys, "profiles", "check", str(bad))
     assert rc == 2

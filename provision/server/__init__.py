@@ -1,0 +1,1 @@
+"""The provisioning server: Flask app factory, routes (one blueprint per module), store."""

@@ -1,0 +1,29 @@
+"""Flask app factory.  Each module in provision/server/routes/ exports `bp` (a Blueprint)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from flask import Flask
+
+from provision.server.settings import ServerSettings
+
+
+def create_app(settings: ServerSettings) -> Flask:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.config["PROVISION"] = settings
+    import provision.server.routes as routes
+
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"provision.server.routes.{info.name}")
+        app.register_blueprint(module.bp)
+    return app
+
+
+def settings_of(app: Flask) -> ServerSettings:
+    """The ServerSettings an app was made with (for routes: settings_of(current_app))."""
+    settings = app.config["PROVISION"]
+    assert isinstance(settings, ServerSettings)
+    return settings
