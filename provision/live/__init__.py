@@ -1,0 +1,1 @@
+"""The live environment: kernel + initramfs that boot the installer (and test markers)."""

@@ -1,0 +1,114 @@
+"""Initramfs images built from busybox (static) and an /init script; no root needed.
+
+`marker_entries()` makes the smallest live system: it prints a marker line and the kernel
+command line on the console and powers off.  Boot tests (PXE, ISO) use it to prove that the
+chain delivered our kernel and initrd; the full live environment builds on the same writer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from provision.errors import ConfigError
+from provision.live import cpio
+
+BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
+KERNEL_GLOBS = ("/boot/vmlinuz-*", "/usr/lib/kernel/vmlinuz-*")
+MARKER = "PROVISION-LIVE-MARKER"
+
+MARKER_INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "{marker} cmdline: $(cat /proc/cmdline)"
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in provision.*) echo "{marker} $arg";; esac
+done
+echo "{marker} done"
+sync
+poweroff -f
+"""
+
+
+def find_busybox() -> Path:
+    for candidate in BUSYBOX_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise ConfigError("busybox", "no static busybox found (Debian: apt install busybox-static)")
+
+
+def find_kernel() -> Path:
+    """The newest distribution kernel image on this machine (Debian: linux-image-amd64)."""
+    found: list[Path] = []
+    for pattern in KERNEL_GLOBS:
+        found += sorted(Path("/").glob(pattern.lstrip("/")))
+    if not found:
+        raise ConfigError(
+            "kernel", "no kernel image in /boot (Debian: apt install linux-image-amd64)"
+        )
+    return found[-1]
+
+
+def base_entries(busybox: Path, init_script: str) -> Iterator[cpio.Entry]:
+    """A minimal root: /bin/busybox, /init, the directories and /dev/console."""
+    for d in (
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "root",
+        "mnt",
+        "run",
+        "sbin",
+        "usr",
+        "usr/bin",
+    ):
+        yield cpio.directory(d)
+    yield cpio.chardev("dev/console", 5, 1)
+    yield cpio.file("bin/busybox", source=busybox, perm=0o755)
+    yield cpio.symlink("bin/sh", "busybox")
+    yield cpio.file("init", data=init_script.encode(), perm=0o755)
+
+
+def marker_entries(busybox: Path | None = None, marker: str = MARKER) -> Iterator[cpio.Entry]:
+    return base_entries(busybox or find_busybox(), MARKER_INIT.format(marker=marker))
+
+
+def write_initramfs(path: Path, entries: Iterable[cpio.Entry], *, compress: bool = True) -> None:
+    """Write a (gzip-compressed) newc initramfs atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as raw:
+            stream = (
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) if compress else raw
+            )
+            writer = cpio.CpioWriter(stream)  # type: ignore[arg-type]
+            for entry in entries:
+                writer.add(entry)
+            writer.close()
+            if compress:
+                stream.close()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_marker_bootkit(out_dir: Path, marker: str = MARKER) -> tuple[Path, Path]:
+    """kernel + marker initrd in out_dir (vmlinuz, initrd.img); returns both paths."""
+    kernel = out_dir / "vmlinuz"
+    initrd = out_dir / "initrd.img"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not kernel.exists():
+        shutil.copyfile(find_kernel(), kernel)
+    write_initramfs(initrd, marker_entries(marker=marker))
+    return kernel, initrd

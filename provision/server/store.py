@@ -1,0 +1,283 @@
+"""The server's state in SQLite (one file in the data dir): hosts and their install events.
+
+A host is known by its MAC address.  State: new → installing → installed | failed.
+`boot_local` is the boot-once switch: set when a host finishes installing (its next network
+boot goes to local disk), cleared when the admin asks for a reinstall.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from provision.errors import ConfigError, NotFound
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hosts (
+    mac TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'new',
+    boot_local INTEGER NOT NULL DEFAULT 0,
+    wipe INTEGER NOT NULL DEFAULT 0,
+    token TEXT NOT NULL,
+    ip TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mac TEXT NOT NULL REFERENCES hosts(mac) ON DELETE CASCADE,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    step TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    progress REAL,
+    log_tail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_mac ON events(mac, id);
+"""
+
+
+class HostState(StrEnum):
+    NEW = "new"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Host:
+    mac: str
+    hostname: str
+    profile: str
+    state: HostState
+    boot_local: bool
+    wipe: bool
+    token: str
+    ip: str
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    mac: str
+    time: float
+    kind: str  # start | progress | finish | failure | log
+    step: str
+    message: str
+    progress: float | None
+    log_tail: str
+
+
+def normalize_mac(value: str) -> str:
+    """aa:bb:cc:dd:ee:ff from any common spelling (AA-BB-.., aabbcc..); ConfigError otherwise."""
+    text = value.strip().lower()
+    if not _MAC_RE.match(text):
+        raise ConfigError("mac", f"{value!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+    hexdigits = re.sub(r"[^0-9a-f]", "", text)
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+def check_hostname(value: str) -> str:
+    if value and not _HOSTNAME_RE.match(value):
+        raise ConfigError("hostname", f"{value!r} is not a valid host name (a-z, 0-9, '-', dots)")
+    return value
+
+
+class Store:
+    """Thread-safe access to the SQLite file; construct explicitly, close when done."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> Store:
+        return cls(data_dir / "provision.sqlite")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- hosts -------------------------------------------------------------------------
+    def upsert_host(
+        self,
+        mac: str,
+        *,
+        profile: str | None = None,
+        hostname: str | None = None,
+        wipe: bool | None = None,
+    ) -> Host:
+        """Create the host if new; set the given fields.  Returns the host."""
+        mac = normalize_mac(mac)
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT mac FROM hosts WHERE mac = ?", (mac,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO hosts (mac, token, created, updated) VALUES (?, ?, ?, ?)",
+                    (mac, secrets.token_urlsafe(24), now, now),
+                )
+            if profile is not None:
+                db.execute(
+                    "UPDATE hosts SET profile = ?, updated = ? WHERE mac = ?", (profile, now, mac)
+                )
+            if hostname is not None:
+                db.execute(
+                    "UPDATE hosts SET hostname = ?, updated = ? WHERE mac = ?",
+                    (check_hostname(hostname), now, mac),
+                )
+            if wipe is not None:
+                db.execute(
+                    "UPDATE hosts SET wipe = ?, updated = ? WHERE mac = ?", (int(wipe), now, mac)
+                )
+        return self.host(mac)
+
+    def find_host(self, mac: str) -> Host | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM hosts WHERE mac = ?", (normalize_mac(mac),)
+            ).fetchone()
+        return _host(row) if row else None
+
+    def host(self, mac: str) -> Host:
+        found = self.find_host(mac)
+        if found is None:
+            raise NotFound(f"unknown host {mac}")
+        return found
+
+    def host_by_token(self, token: str) -> Host | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM hosts WHERE token = ?", (token,)).fetchone()
+        return _host(row) if row and token else None
+
+    def hosts(self) -> list[Host]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM hosts ORDER BY hostname, mac").fetchall()
+        return [_host(r) for r in rows]
+
+    def set_state(self, mac: str, state: HostState, *, ip: str | None = None) -> Host:
+        mac = normalize_mac(mac)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE hosts SET state = ?, updated = ? WHERE mac = ?",
+                (state.value, time.time(), mac),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"unknown host {mac}")
+            if state is HostState.INSTALLED:
+                db.execute("UPDATE hosts SET boot_local = 1, wipe = 0 WHERE mac = ?", (mac,))
+            if ip is not None:
+                db.execute("UPDATE hosts SET ip = ? WHERE mac = ?", (ip, mac))
+        return self.host(mac)
+
+    def request_reinstall(self, mac: str, *, wipe: bool = True) -> Host:
+        """Boot-once again: the next network boot runs the installer (and may wipe the disk)."""
+        mac = normalize_mac(mac)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE hosts SET boot_local = 0, wipe = ?, state = 'new', updated = ?"
+                " WHERE mac = ?",
+                (int(wipe), time.time(), mac),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"unknown host {mac}")
+        return self.host(mac)
+
+    def delete_host(self, mac: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM hosts WHERE mac = ?", (normalize_mac(mac),))
+
+    # --- events ------------------------------------------------------------------------
+    def add_event(
+        self,
+        mac: str,
+        kind: str,
+        *,
+        step: str = "",
+        message: str = "",
+        progress: float | None = None,
+        log_tail: str = "",
+    ) -> Event:
+        mac = normalize_mac(mac)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM hosts WHERE mac = ?", (mac,)).fetchone() is None:
+                raise NotFound(f"unknown host {mac}")
+            cur = db.execute(
+                "INSERT INTO events (mac, time, kind, step, message, progress, log_tail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (mac, time.time(), kind, step, message, progress, log_tail[-8192:]),
+            )
+            event_id = cur.lastrowid
+        with self._lock:
+            row = self._db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        return _event(row)
+
+    def events(self, mac: str, *, after: int = 0) -> list[Event]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM events WHERE mac = ? AND id > ? ORDER BY id",
+                (normalize_mac(mac), after),
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+
+def _host(row: sqlite3.Row) -> Host:
+    return Host(
+        mac=row["mac"],
+        hostname=row["hostname"],
+        profile=row["profile"],
+        state=HostState(row["state"]),
+        boot_local=bool(row["boot_local"]),
+        wipe=bool(row["wipe"]),
+        token=row["token"],
+        ip=row["ip"],
+        created=row["created"],
+        updated=row["updated"],
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        mac=row["mac"],
+        time=row["time"],
+        kind=row["kind"],
+        step=row["step"],
+        message=row["message"],
+        progress=row["progress"],
+        log_tail=row["log_tail"],
+    )
