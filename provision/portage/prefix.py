@@ -52,9 +52,18 @@ class Prefix:
         return self.root / "etc" / "portage"
 
     def create(
-        self, *, repos_conf: str, portage_profile: Path, files: Mapping[str, str] = {}
+        self,
+        *,
+        repos_conf: str,
+        portage_profile: Path,
+        files: Mapping[str, str] = {},
+        distcc_masquerade: Path | None = None,
     ) -> None:
-        """Lay out the prefix; `files` are paths relative to the prefix -> content."""
+        """Lay out the prefix; `files` are paths relative to the prefix -> content.
+
+        distcc_masquerade: the host's distcc compiler links (Debian: /usr/lib/distcc), linked as
+        EPREFIX/usr/lib/distcc where FEATURES=distcc looks for them.
+        """
         share = portage_share()
         for d in (
             "etc/portage/repos.conf",
@@ -78,6 +87,15 @@ class Prefix:
         write_atomic(self.config / "repos.conf" / "provision.conf", repos_conf)
         for rel, content in files.items():
             write_atomic(self.root / rel, content)
+        if distcc_masquerade is not None:
+            if not distcc_masquerade.is_dir():
+                raise ConfigError(
+                    "distcc", f"{distcc_masquerade} not found (Debian: apt install distcc)"
+                )
+            link = self.root / "usr" / "lib" / "distcc"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(distcc_masquerade)
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment for Portage commands against this prefix."""

@@ -19,11 +19,22 @@ demo-c_src_unpack() {
 
 # @FUNCTION: demo-c_cc
 # @USAGE: <output> <sources and flags...>
-# @DESCRIPTION: compile and link with the user's CC, CFLAGS and LDFLAGS
+# @DESCRIPTION: compile each .c file (-c, so distcc can distribute it), then link, with the
+# user's CC, CFLAGS and LDFLAGS
 demo-c_cc() {
 	local out=$1; shift
-	echo "${CC:-gcc} ${CFLAGS} ${LDFLAGS} -o ${out} $*"
-	${CC:-gcc} ${CFLAGS} ${LDFLAGS} -o "${out}" "$@" || die "compiling ${out} failed"
+	local arg flags=() objs=()
+	for arg in "$@"; do
+		[[ ${arg} == *.c ]] || flags+=( "${arg}" )
+	done
+	for arg in "$@"; do
+		[[ ${arg} == *.c ]] || continue
+		echo "${CC:-gcc} ${CFLAGS} ${flags[*]} -c ${arg} -o ${arg%.c}.o"
+		${CC:-gcc} ${CFLAGS} "${flags[@]}" -c "${arg}" -o "${arg%.c}.o" || die "compiling ${arg} failed"
+		objs+=( "${arg%.c}.o" )
+	done
+	echo "${CC:-gcc} ${CFLAGS} ${LDFLAGS} -o ${out} ${objs[*]} ${flags[*]}"
+	${CC:-gcc} ${CFLAGS} ${LDFLAGS} -o "${out}" "${objs[@]}" "${flags[@]}" || die "linking ${out} failed"
 }
 
 EXPORT_FUNCTIONS src_unpack
