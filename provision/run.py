@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +34,13 @@ def run(
     check: bool = True,
     input: str | bytes | None = None,
     log_path: Path | None = None,
+    interactive: bool = False,
 ) -> Result:
     """Run argv and return its Result; raise CommandError on failure when check is set.
 
     With log_path, stdout and stderr go (appended, interleaved) to that file instead of being
     captured in memory; the Result then carries the log's last 4 KiB as stdout.
+    With interactive, the program uses this process's terminal (an editor): nothing is captured.
     """
     args = [os.fspath(a) for a in argv]
     full_env = dict(os.environ if env is None else env)
@@ -45,7 +49,10 @@ def run(
     log.debug("run: %s", args)
     data = input.encode() if isinstance(input, str) else input
     try:
-        if log_path is not None:
+        if interactive:
+            proc = subprocess.run(args, env=full_env, cwd=cwd, timeout=timeout, check=False)
+            out, err = "", ""
+        elif log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "ab") as fh:
                 proc = subprocess.run(
@@ -93,3 +100,66 @@ def tail_of(path: Path, size: int = 4096) -> str:
             return fh.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def run_feeding(
+    argv: Sequence[str | os.PathLike[str]],
+    chunks: Iterable[bytes],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = 3600,
+) -> Result:
+    """Run argv with `chunks` streamed to its stdin (e.g. tar -x fed by a verified download).
+
+    stdout and stderr go to temporary files (no pipe deadlock, bounded memory).  If the program
+    exits early, or the chunk iterator raises, the program is stopped and the error propagates
+    (a CommandError for the program, the iterator's own exception otherwise).
+    """
+    args = [os.fspath(a) for a in argv]
+    log.debug("run (feeding stdin): %s", args)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                env=dict(env or os.environ),
+                cwd=cwd,
+            )
+        except FileNotFoundError as exc:
+            raise CommandError(args, None, reason=f"{args[0]} not found") from exc
+        assert proc.stdin is not None
+        broken = False
+        try:
+            for chunk in chunks:
+                try:
+                    proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    broken = True
+                    break
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            raise CommandError(args, None, reason=f"timed out after {timeout} s") from exc
+        out.seek(0)
+        err.seek(0)
+        result = Result(
+            args,
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+    if proc.returncode != 0 or broken:
+        raise CommandError(args, proc.returncode, result.stdout, result.stderr)
+    return result

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from provision.errors import CommandError
-from provision.run import run
+from provision.run import run, run_feeding
 
 
 def test_run_captures() -> None:
@@ -31,3 +32,26 @@ def test_run_log_path(tmp_path: Path) -> None:
     res = run(["sh", "-c", "echo one; echo two >&2"], log_path=log)
     assert log.read_text() == "one\ntwo\n"
     assert res.stdout.endswith("two\n")
+
+
+def test_run_feeding_streams_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_feeding(["sh", "-c", f"cat > {out}"], (bytes([i]) * 1000 for i in range(200)))
+    data = out.read_bytes()
+    assert len(data) == 200_000 and data[:1000] == b"\0" * 1000
+
+
+def test_run_feeding_failures() -> None:
+    with pytest.raises(CommandError) as err:
+        run_feeding(
+            ["sh", "-c", "head -c 10 >/dev/null; echo refused >&2; exit 4"],
+            (b"x" * 65536 for _ in range(100)),
+        )
+    assert err.value.returncode == 4 and "refused" in err.value.stderr
+
+    def bad_chunks() -> Iterator[bytes]:
+        yield b"ok"
+        raise ValueError("chunk 2 failed verification")
+
+    with pytest.raises(ValueError, match="chunk 2"):
+        run_feeding(["cat"], bad_chunks())
