@@ -1,0 +1,135 @@
+"""TFTP throughput: our server (`provision tftp`, tftpy) against tftpd-hpa, on 127.0.0.1.
+
+The same client (curl tftp://, which asks for blksize and tsize), the same 16 MiB file, blksize
+512 and 1468: one transfer at a time (median of 3), then 50 clients at once (blksize 1468),
+counting failed or corrupt transfers.  tftpd-hpa runs as `in.tftpd --foreground --address
+127.0.0.1:PORT --secure --user tftp DIR` (Debian's tftpd-hpa package creates the tftp user).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+MIB = 1024 * 1024
+SIZE = 16 * MIB
+CLIENTS = 50
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(argv: list[str], log: Path) -> Iterator[None]:
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield  # measure() waits until the server answers
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def wait_ready(port: int, name: str, timeout: float = 15) -> None:
+    """Until the server answers a read request (any TFTP reply) on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = subprocess.run(
+            ["curl", "-s", "--max-time", "1", f"tftp://127.0.0.1:{port}/probe.txt"],
+            capture_output=True, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        if res.returncode == 0:
+            return
+    raise RuntimeError(f"{name} did not answer on 127.0.0.1:{port}")
+
+
+def fetch(port: int, blksize: int, want: str) -> tuple[bool, float]:
+    start = time.monotonic()
+    res = subprocess.run(
+        ["curl", "-sS", "--max-time", "120", "--tftp-blksize", str(blksize),
+         f"tftp://127.0.0.1:{port}/payload.bin"],
+        capture_output=True, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    ok = res.returncode == 0 and hashlib.sha256(res.stdout).hexdigest() == want
+    return ok, elapsed
+
+
+def measure(name: str, port: int, want: str) -> dict[str, float]:
+    wait_ready(port, name)
+    out: dict[str, float] = {}
+    for blksize in (512, 1468):
+        times = []
+        for _ in range(3):
+            ok, elapsed = fetch(port, blksize, want)
+            if not ok:
+                raise RuntimeError(f"{name}: transfer failed at blksize {blksize}")
+            times.append(elapsed)
+        out[f"single_{blksize}"] = statistics.median(times)
+    start = time.monotonic()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(lambda _: fetch(port, 1468, want), range(CLIENTS)))
+    out["concurrent_wall"] = time.monotonic() - start
+    out["concurrent_failed"] = sum(1 for ok, _ in results if not ok)
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-tftp-") as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        os.chmod(tmp, 0o755)
+        os.chmod(root, 0o755)
+        payload = os.urandom(SIZE)
+        (root / "payload.bin").write_bytes(payload)
+        (root / "probe.txt").write_text("ok\n")
+        for p in root.iterdir():
+            os.chmod(p, 0o644)
+        want = hashlib.sha256(payload).hexdigest()
+        results: dict[str, dict[str, float]] = {}
+        port = free_port()
+        ours = [sys.executable, "-m", "provision", "--data-dir", tmp, "tftp",
+                "--listen", f"127.0.0.1:{port}", "--root", str(root)]  # fmt: skip
+        with server(ours, Path(tmp) / "ours.log"):
+            results["provision (tftpy)"] = measure("provision tftp", port, want)
+        port = free_port()
+        hpa = ["in.tftpd", "--foreground", "--address", f"127.0.0.1:{port}", "--secure",
+               "--user", "tftp", str(root)]  # fmt: skip
+        with server(hpa, Path(tmp) / "hpa.log"):
+            results["tftpd-hpa"] = measure("tftpd-hpa", port, want)
+    mib = SIZE / MIB
+    print(
+        f"file {mib:.0f} MiB, curl client, 127.0.0.1; {CLIENTS} concurrent clients at blksize 1468"
+    )
+    print(f"{'server':<20}{'bs512 MiB/s':>13}{'bs1468 MiB/s':>14}{'50x wall s':>12}"
+          f"{'50x MiB/s':>11}{'failed':>8}")  # fmt: skip
+    for name, r in results.items():
+        print(
+            f"{name:<20}{mib / r['single_512']:>13.1f}{mib / r['single_1468']:>14.1f}"
+            f"{r['concurrent_wall']:>12.1f}{CLIENTS * mib / r['concurrent_wall']:>11.1f}"
+            f"{int(r['concurrent_failed']):>8}"
+        )
+    ours_r, hpa_r = results["provision (tftpy)"], results["tftpd-hpa"]
+    print(
+        "time ratio ours/tftpd-hpa: "
+        f"bs512 {ours_r['single_512'] / hpa_r['single_512']:.2f}x, "
+        f"bs1468 {ours_r['single_1468'] / hpa_r['single_1468']:.2f}x, "
+        f"50 clients {ours_r['concurrent_wall'] / hpa_r['concurrent_wall']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`provision tftp`: the read-only TFTP server for network boot, on its own.
+
+`provision tftp --listen 0.0.0.0:69 --root DIR [--populate --base-url URL]`.  Every request is
+logged (who fetched what) on stderr and, with --log FILE, appended to that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from provision.cli import Context
+from provision.commands.serve import split_listen
+from provision.errors import ConfigError
+from pxe import bootloaders, layout
+from pxe.tftp import Fetch, TftpServer
+
+log = logging.getLogger("provision.tftp")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("tftp", help="run the read-only TFTP server for network boot")
+    p.add_argument("--listen", default="0.0.0.0:69", help="ADDR:PORT (default 0.0.0.0:69)")
+    p.add_argument("--root", type=Path, default=None, help="TFTP root (default DATA_DIR/tftp)")
+    p.add_argument(
+        "--populate",
+        action="store_true",
+        help="first copy iPXE (BIOS and UEFI) and boot.ipxe into the root (needs --base-url)",
+    )
+    p.add_argument("--base-url", default="", help="URL clients use to reach the HTTP server")
+    p.add_argument("--uefi-loader", default="ipxe.efi", choices=sorted(bootloaders.UEFI_LOADERS))
+    p.add_argument("--pxelinux", action="store_true", help="also lay out pxelinux (BIOS)")
+    p.add_argument("--log", type=Path, default=None, help="append the fetch log to this file")
+    p.set_defaults(func=cmd_tftp)
+
+
+def populate(
+    root: Path, base_url: str, uefi: str = "ipxe.efi", pxelinux: bool = False
+) -> list[str]:
+    """Find the bootloaders and write the TFTP tree; returns the names written."""
+    if not base_url:
+        raise ConfigError("--base-url", "needed to write boot.ipxe (e.g. http://10.0.0.1:8080)")
+    found = bootloaders.find_all(uefi=uefi, pxelinux=pxelinux)
+    lkrn = layout.find_ipxe_lkrn() if pxelinux else None
+    return layout.write_tree(root, layout.plan_tree(found, base_url, ipxe_lkrn=lkrn))
+
+
+def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
+    host, port = split_listen(args.listen)
+    root: Path = args.root or ctx.data_dir / "tftp"
+    if args.populate:
+        root.mkdir(parents=True, exist_ok=True)
+        for name in populate(root, args.base_url, args.uefi_loader, args.pxelinux):
+            print(f"provision: wrote {root / name}", flush=True)
+    log.setLevel(logging.INFO)
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    if ctx.verbose < 2:
+        logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # our fetch log says it all
+    sink = open(args.log, "a", buffering=1) if args.log else None  # noqa: SIM115
+
+    def on_fetch(fetch: Fetch) -> None:
+        if sink is not None:
+            sink.write(f"{fetch.time:.3f} {fetch.line()}\n")
+
+    server = TftpServer(root, on_fetch=on_fetch)
+    try:
+        bound = server.start(host, port)
+        print(f"provision: TFTP serving {server.root} on {bound[0]}:{bound[1]}", flush=True)
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+        raise
+    finally:
+        if sink is not None:
+            sink.close()
+    return 0

@@ -1,0 +1,79 @@
+"""Network boot over HTTP: iPXE scripts per host and the live environment's kernel + initrd.
+
+GET /boot/boot.ipxe           the chain script DHCP hands to iPXE (→ /boot/${mac}.ipxe)
+GET /boot/<mac>.ipxe          per host (pxe.ipxe.script_for); an unknown MAC is registered as a
+                              new host and gets the profile menu; ?profile=NAME (from the menu)
+                              sets the profile of a host that has none
+GET /boot/live/vmlinuz        DATA_DIR/live/vmlinuz
+GET /boot/live/initrd.img     DATA_DIR/live/initrd.img
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+
+from flask import Blueprint, Response, current_app, request, send_from_directory
+
+from provision.errors import ConfigError
+from provision.profiles import ProfileSet
+from provision.server.app import settings_of
+from provision.server.store import Store, normalize_mac
+from pxe import ipxe
+
+bp = Blueprint("boot", __name__)
+log = logging.getLogger("provision.boot")
+
+LIVE_FILES = ("vmlinuz", "initrd.img")
+
+
+def _script(text: str, status: int = 200) -> Response:
+    resp = Response(text, status=status, mimetype="text/plain")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/boot/boot.ipxe")
+def chain() -> Response:
+    return _script(ipxe.chain_script(settings_of(current_app).base_url))
+
+
+@bp.get("/boot/<name>.ipxe")
+def host_script(name: str) -> Response:
+    settings = settings_of(current_app)
+    try:
+        mac = normalize_mac(name)
+    except ConfigError as exc:
+        return _script(f"#!ipxe\necho provision: {exc.message}\nexit 1\n", 400)
+    profiles = ProfileSet(settings.profiles_dir).names()
+    chosen = request.args.get("profile", "")
+    with closing(Store.in_data_dir(settings.data_dir)) as store:
+        host = store.find_host(mac)
+        if host is None:
+            host = store.upsert_host(mac)
+            log.info("boot: new host %s registered", mac)
+        if chosen and chosen in profiles and not host.profile and not host.boot_local:
+            host = store.upsert_host(mac, profile=chosen)
+            log.info("boot: host %s chose profile %s at its console", mac, chosen)
+    log.info("boot: %s → %s", mac, _kind(host.boot_local, host.profile in profiles))
+    return _script(ipxe.script_for(host, profiles, settings.base_url))
+
+
+def _kind(boot_local: bool, has_profile: bool) -> str:
+    if boot_local:
+        return "local disk"
+    return "installer" if has_profile else "profile menu"
+
+
+@bp.get("/boot/live/<name>")
+def live(name: str) -> Response:
+    if name not in LIVE_FILES:
+        return Response("not found\n", status=404, mimetype="text/plain")
+    directory = settings_of(current_app).data_dir / "live"
+    if not (directory / name).is_file():
+        return Response(
+            f"no live environment: {directory / name} is missing\n",
+            status=404,
+            mimetype="text/plain",
+        )
+    return send_from_directory(directory.resolve(), name, max_age=0)

@@ -1,0 +1,279 @@
+"""Read-only TFTP server on tftpy, confined to its root, with dynamic files and a fetch log.
+
+tftpy does the protocol (blksize and tsize negotiation, retransmits, many sessions in one select
+loop).  We replace the first step of every session: our start state refuses write requests
+(TFTP error 2, access violation), confines the path (pxe.paths), serves regular files from the
+root or, when a name is not on disk, the bytes of the `dynamic` callable (tftpy's dyn_file_func
+idea), and records every request as a `Fetch` (logged, and handed to `on_fetch`).
+
+    server = TftpServer(root, dynamic=render)
+    host, port = server.start("0.0.0.0", 69)    # a background thread
+    ...
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import tftpy
+from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
+from tftpy.TftpShared import TftpErrors, TftpException
+from tftpy.TftpStates import TftpState, TftpStateExpectACK
+
+from provision.errors import ConfigError, ProvisionError
+from pxe.paths import PathRefused, clean_path, resolve_in_root
+
+log = logging.getLogger("provision.tftp")
+
+# A dynamic file: (relative path, client IP) -> content, or None when there is no such file.
+Dynamic = Callable[[str, str], bytes | None]
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One request, for the log of who fetched what."""
+
+    time: float
+    client: str  # ip:port
+    path: str  # as requested
+    outcome: str  # sent | incomplete | refused | not-found | write-refused
+    size: int = 0  # bytes in the file
+    sent: int = 0  # bytes handed to the client
+    reason: str = ""
+
+    def line(self) -> str:
+        text = f"tftp {self.client} {self.outcome} {self.path!r}"
+        if self.outcome in ("sent", "incomplete"):
+            text += f" {self.sent}/{self.size} bytes"
+        return text + (f" ({self.reason})" if self.reason else "")
+
+
+class TftpServer:
+    """A read-only TFTP server for one root directory; start()/stop() run it in a thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        dynamic: Dynamic | None = None,
+        on_fetch: Callable[[Fetch], None] | None = None,
+        timeout: float = 5.0,
+        retries: int = 5,
+    ) -> None:
+        if not root.is_dir():
+            raise ConfigError(str(root), "TFTP root is not a directory")
+        self.root = root.resolve()
+        self.dynamic = dynamic
+        self.on_fetch = on_fetch
+        self.timeout = timeout
+        self.retries = retries
+        self._server = _Tftpy(self)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.address: tuple[str, int] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    def serve_forever(self, host: str, port: int) -> None:
+        """Listen on host:port until stop() (blocking)."""
+        try:
+            self._server.listen(host, port, timeout=self.timeout, retries=self.retries)
+        except OSError as exc:
+            raise ProvisionError(f"TFTP server cannot listen on {host}:{port}: {exc}") from exc
+
+    def start(self, host: str, port: int, *, wait: float = 10.0) -> tuple[str, int]:
+        """Listen on host:port (0: any free port) in a daemon thread; returns the address."""
+
+        def run() -> None:
+            try:
+                self.serve_forever(host, port)
+            except BaseException as exc:  # reported to start() or stop()
+                self._error = exc
+                self._server.is_running.set()
+
+        self._thread = threading.Thread(target=run, name=f"tftp-{host}:{port}", daemon=True)
+        self._thread.start()
+        if not self._server.is_running.wait(wait):
+            raise ProvisionError(f"TFTP server did not start on {host}:{port}")
+        if self._error is not None:
+            raise self._error
+        self.address = (host, int(self._server.listenport))
+        log.info("tftp: serving %s on %s:%d", self.root, *self.address)
+        return self.address
+
+    def wait(self) -> None:
+        """Block until the server thread ends (stop(), or an error, which is raised)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop now (open transfers are dropped) and wait for the thread."""
+        if self._thread is None:
+            return
+        self._server.stop(now=True)
+        if self.address is not None:
+            _wake(self.address)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # --- per request -----------------------------------------------------------------
+    def open(self, requested: str, client_ip: str) -> tuple[BinaryIO, int]:
+        """The file to send for a request and its size; PathRefused or FileNotFoundError."""
+        relative = clean_path(requested)
+        path = resolve_in_root(self.root, relative)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            data = self.dynamic(relative, client_ip) if self.dynamic else None
+            if data is None:
+                raise
+            return io.BytesIO(data), len(data)
+        except OSError as exc:
+            raise PathRefused(requested, exc.strerror or "cannot open") from exc
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise PathRefused(requested, "not a regular file")
+        return os.fdopen(fd, "rb"), info.st_size
+
+    def record(self, fetch: Fetch) -> None:
+        log.info("%s", fetch.line())
+        if self.on_fetch is not None:
+            self.on_fetch(fetch)
+
+
+def _wake(address: tuple[str, int]) -> None:
+    """Send one ERR packet so tftpy's select loop notices a stop request at once."""
+    host = "127.0.0.1" if address[0] in ("", "0.0.0.0") else address[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(struct.pack("!HH", 5, 0) + b"stop\0", (host, address[1]))
+
+
+class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
+    """tftpy's server whose sessions start in our state (see _Sessions)."""
+
+    def __init__(self, owner: TftpServer) -> None:
+        super().__init__(str(owner.root))
+        self.sessions = _Sessions(owner)
+
+
+class _Sessions(dict[str, Any]):
+    """tftpy stores each new session context here before starting it: take it over."""
+
+    def __init__(self, owner: TftpServer) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __setitem__(self, key: str, context: Any) -> None:
+        context.flock = False
+        context.state = _Start(context, self.owner)
+        context.start = _guarded(context.start)
+        context.cycle = _guarded(context.cycle)
+        super().__setitem__(key, context)
+
+
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """Malformed packets (bad encoding, truncated) end one session, never the server."""
+
+    def call(*args: Any) -> None:
+        try:
+            method(*args)
+        except TftpException:
+            raise
+        except Exception as exc:
+            raise TftpException(f"malformed packet: {exc!r}") from exc
+
+    return call
+
+
+class _Start(TftpState):  # type: ignore[misc]
+    """The first packet of a session: a read request is served, anything else refused."""
+
+    def __init__(self, context: Any, owner: TftpServer) -> None:
+        super().__init__(context)
+        self.owner = owner
+
+    def handle(self, pkt: Any, raddress: str, rport: int) -> Any:
+        ctx = self.context
+        ctx.tidport = rport
+        client = f"{raddress}:{rport}"
+        if isinstance(pkt, TftpPacketWRQ):
+            self.owner.record(Fetch(time.time(), client, pkt.filename, "write-refused"))
+            self.sendError(TftpErrors.AccessViolation)
+            raise TftpException("write request refused (read-only server)")
+        if not isinstance(pkt, TftpPacketRRQ):
+            if not isinstance(pkt, TftpPacketERR):
+                self.sendError(TftpErrors.IllegalTftpOp)
+            raise TftpException(f"unexpected first packet: {pkt}")
+        try:
+            fileobj, size = self.owner.open(pkt.filename, raddress)
+        except PathRefused as exc:
+            self.owner.record(Fetch(time.time(), client, pkt.filename, "refused", 0, 0, exc.reason))
+            self.sendError(TftpErrors.AccessViolation)
+            raise TftpException(f"refused: {exc}") from exc
+        except FileNotFoundError as exc:
+            self.owner.record(Fetch(time.time(), client, pkt.filename, "not-found"))
+            self.sendError(TftpErrors.FileNotFound)
+            raise TftpException(f"not found: {pkt.filename}") from exc
+        ctx.file_to_transfer = pkt.filename
+        ctx.fileobj = _Counted(fileobj, size, self.owner, client, pkt.filename)
+        # Only options we accept go in the OACK (RFC 2347); none accepted: data at once.
+        ctx.options = self.returnSupportedOptions(pkt.options or {})
+        if "tsize" in ctx.options:
+            ctx.options["tsize"] = str(size)
+        if ctx.options:
+            self.sendOACK()  # the client's ACK of block 0 starts the data
+        else:
+            ctx.next_block = 1
+            ctx.pending_complete = self.sendDAT()
+        return TftpStateExpectACK(ctx)
+
+
+class _Counted:
+    """The file being sent; counts bytes and records the fetch when tftpy closes it."""
+
+    def __init__(
+        self, inner: BinaryIO, size: int, owner: TftpServer, client: str, path: str
+    ) -> None:
+        self.inner = inner
+        self.size = size
+        self.owner = owner
+        self.client = client
+        self.path = path
+        self.sent = 0
+        self.name = path
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.sent += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def close(self) -> None:
+        if self.inner.closed:
+            return
+        self.inner.close()
+        outcome = "sent" if self.sent >= self.size else "incomplete"
+        self.owner.record(Fetch(time.time(), self.client, self.path, outcome, self.size, self.sent))
