@@ -1,0 +1,215 @@
+"""The per-profile builder: preflight, the state machine around a pass, publication, forever.
+
+One pass: idle/published/held(+trigger) -> syncing -> building -> publishing -> published, or
+-> held (the previous snapshot stays current; the log stays; a trigger resumes, and Portage's
+--usepkg plus the build root's installed packages mean nothing built before is built again).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from provision.build.executor import Executor, InProcessExecutor
+from provision.build.job import PassJob, PassResult
+from provision.build.keys import KeyInfo, ensure_key
+from provision.build.layout import DataLayout
+from provision.build.plan import new_pass_id
+from provision.build.publish import (
+    cleanup_incoming,
+    current_index,
+    current_snapshot,
+    publish,
+    read_meta,
+)
+from provision.build.roots import make_root
+from provision.build.settings import BuildSettings, RootSpec
+from provision.build.state import Phase, ProfileState, load_state, save_state
+from provision.build.sync import check_repositories
+from provision.build.verify import read_index
+from provision.errors import BuildError, ProvisionError
+from provision.fsutil import write_atomic
+from provision.profiles import ProfileSet
+from provision.profiles.model import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Planned:
+    profile: Profile
+    root: RootSpec
+
+
+def trigger(data_dir: Path, profile: str) -> None:
+    """Ask for a pass now; also releases a held profile (the admin says it is fixed)."""
+    write_atomic(DataLayout(data_dir).trigger_file(profile), f"{time.time()}\n")
+
+
+@contextmanager
+def profile_lock(layout: DataLayout, profile: str) -> Iterator[None]:
+    path = layout.lock_file(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"{profile}: another builder is running a pass ({path})") from None
+        yield
+
+
+class Builder:
+    def __init__(
+        self,
+        data_dir: Path,
+        profiles: ProfileSet,
+        settings: BuildSettings,
+        executor: Executor | None = None,
+    ) -> None:
+        self.layout = DataLayout(data_dir)
+        self.profiles = profiles
+        self.settings = settings
+        self.executor = executor or InProcessExecutor()
+
+    # -- preflight: bad input fails here, before any state or file changes ---------------------
+    def preflight(self, names: list[str]) -> tuple[list[Planned], KeyInfo]:
+        planned = []
+        for name in names or self.profiles.names():
+            profile = self.profiles.get(name)  # NotFound for an unknown profile
+            check_repositories(profile)
+            spec = self.settings.root_for(name)
+            make_root(spec).check()
+            planned.append(Planned(profile, spec))
+        key = ensure_key(self.layout.keys)
+        return planned, key
+
+    # -- state ----------------------------------------------------------------------------------
+    def state(self, profile: str) -> ProfileState:
+        return load_state(self.layout.state_file(profile), profile)
+
+    def _save(self, state: ProfileState) -> ProfileState:
+        save_state(self.layout.state_file(state.profile), state)
+        return state
+
+    def triggered(self, profile: str) -> bool:
+        return self.layout.trigger_file(profile).exists()
+
+    def due(self, profile: str, now: float) -> bool:
+        st = self.state(profile).recovered()
+        if self.triggered(profile):
+            return True
+        if st.phase == Phase.HELD:
+            return False
+        if st.phase == Phase.IDLE:
+            return True
+        return now >= st.updated + self.settings.sync_interval
+
+    # -- one pass -------------------------------------------------------------------------------
+    def run_pass(self, plan: Planned, key: KeyInfo) -> ProfileState:
+        name = plan.profile.name
+        with profile_lock(self.layout, name):
+            st = self.state(name).recovered()
+            if st.phase == Phase.HELD and not self.triggered(name):
+                return st
+            self.layout.trigger_file(name).unlink(missing_ok=True)
+            cleanup_incoming(self.layout, name)
+            shutil.rmtree(self.layout.repos(name), ignore_errors=True)
+            pass_id = new_pass_id()
+            logfile = str(self.layout.logs(name) / f"{pass_id}.log")
+            st = self._save(st.to(Phase.SYNCING, pass_id=pass_id, error="", log=logfile))
+            cur = current_snapshot(self.layout.data_dir, name)
+            job = PassJob(
+                plan.profile,
+                pass_id,
+                self.layout.data_dir,
+                plan.root,
+                key,
+                self.settings.jobs,
+                cur / "repo" if cur else None,
+            )
+
+            def report(phase: Phase) -> None:
+                nonlocal st
+                if phase != st.phase:
+                    st = self._save(st.to(phase))
+
+            try:
+                result = self.executor.run(job, report)
+            except ProvisionError as exc:
+                return self._save(st.to(Phase.HELD, error=str(exc)))
+            if not result.ok:
+                shutil.rmtree(result.repo_dir, ignore_errors=True)
+                return self._save(
+                    st.to(Phase.HELD, error=result.error, built=result.built, reused=result.reused)
+                )
+            st = self._save(st.to(Phase.PUBLISHING, built=result.built, reused=result.reused))
+            try:
+                snapshot = self._publish(name, result, key)
+            except ProvisionError as exc:
+                shutil.rmtree(result.repo_dir, ignore_errors=True)
+                return self._save(st.to(Phase.HELD, error=f"publication refused: {exc}"))
+            return self._save(st.to(Phase.PUBLISHED, snapshot=snapshot))
+
+    def _publish(self, name: str, result: PassResult, key: KeyInfo) -> str:
+        """Publish unless nothing changed (same repository, same packages): then keep current."""
+        cur = current_snapshot(self.layout.data_dir, name)
+        staging = self.layout.pkgdir(name)
+        if cur is not None:
+            meta = read_meta(cur)
+            same_repo = meta.get("repo_digest") == result.repo_digest
+            same_pkgs = (
+                current_index(self.layout, name).identity() == read_index(staging).identity()
+            )
+            if same_repo and same_pkgs:
+                shutil.rmtree(result.repo_dir, ignore_errors=True)
+                return cur.name
+        final = publish(
+            self.layout,
+            name,
+            result.pass_id,
+            staging,
+            result.repo_dir,
+            key,
+            {"repo_digest": result.repo_digest, "log": str(result.log)},
+            self.settings.keep,
+        )
+        return final.name
+
+    def build(self, names: list[str]) -> list[ProfileState]:
+        planned, key = self.preflight(names)
+        return [self.run_pass(p, key) for p in planned]
+
+    # -- forever --------------------------------------------------------------------------------
+    def forever(
+        self, names: list[str], *, poll: float = 0.5, max_passes: int | None = None
+    ) -> None:
+        """Run due passes; wait for the sync interval or a trigger.  max_passes bounds tests."""
+        planned, key = self.preflight(names)
+        passes = 0
+        while max_passes is None or passes < max_passes:
+            ran = False
+            for plan in planned:
+                if self.due(plan.profile.name, time.time()):
+                    st = self.run_pass(plan, key)
+                    log.info("%s: %s %s", st.profile, st.phase, st.error)
+                    passes += 1
+                    ran = True
+                    if max_passes is not None and passes >= max_passes:
+                        return
+            if not ran:
+                time.sleep(poll)
+
+
+def hold(data_dir: Path, profile: str, reason: str) -> ProfileState:
+    """Hold a profile (e.g. after a rollback) until `provision build --trigger`."""
+    layout = DataLayout(data_dir)
+    st = load_state(layout.state_file(profile), profile).recovered()
+    st = replace(st, phase=Phase.HELD, error=reason, updated=time.time())
+    save_state(layout.state_file(profile), st)
+    return st

@@ -1,0 +1,112 @@
+"""A build pass as a self-contained job: (profile, where things live, key) -> PassResult.
+
+The job syncs (snapshots the repositories), then builds into the profile's staging PKGDIR.  It
+never publishes: only the publisher (builder.py) flips `current`.  Nothing here keeps state in
+the process, so an executor may run it elsewhere (a remote builder with the same data dir paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.build.keys import KeyInfo
+from provision.build.layout import DataLayout
+from provision.build.plan import emerge_argv, emerged, failure_line
+from provision.build.roots import Mounts, make_root
+from provision.build.settings import RootSpec
+from provision.build.state import Phase
+from provision.build.sync import snapshot_tree
+from provision.errors import ProvisionError
+from provision.profiles.model import Profile
+
+Report = Callable[[Phase], None]
+
+
+@dataclass(frozen=True)
+class PassJob:
+    profile: Profile
+    pass_id: str
+    data_dir: Path
+    root: RootSpec
+    key: KeyInfo
+    jobs: int = 1
+    link_dest: Path | None = None  # the current snapshot's repo/ (hard-link unchanged files)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    profile: str
+    pass_id: str
+    ok: bool
+    log: Path
+    repo_dir: Path  # holds <name>/ snapshot trees
+    repo_digest: str
+    error: str = ""
+    built: tuple[str, ...] = ()
+    reused: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def run_pass(job: PassJob, report: Report) -> PassResult:
+    start = time.monotonic()
+    layout = DataLayout(job.data_dir)
+    name = job.profile.name
+    log = layout.logs(name) / f"{job.pass_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    repo_dir = layout.repos(name) / job.pass_id
+    report(Phase.SYNCING)
+    shutil.rmtree(repo_dir, ignore_errors=True)
+    digest = hashlib.sha256()
+    for repo in job.profile.repositories:
+        prev = job.link_dest / repo.name if job.link_dest else None
+        sub = snapshot_tree(Path(repo.location), repo_dir / repo.name, prev)
+        digest.update(f"{repo.name} {sub}\n".encode())
+    repo_digest = digest.hexdigest()
+
+    def result(ok: bool, error: str = "", text: str = "") -> PassResult:
+        built, reused = emerged(text)
+        return PassResult(
+            name,
+            job.pass_id,
+            ok,
+            log,
+            repo_dir,
+            repo_digest,
+            error,
+            tuple(built),
+            tuple(reused),
+            time.monotonic() - start,
+        )
+
+    report(Phase.BUILDING)
+    mounts = Mounts(
+        root=layout.root(name),
+        repos={r.name: repo_dir / r.name for r in job.profile.repositories},
+        pkgdir=layout.pkgdir(name),
+        distdir=layout.distfiles,
+        key=job.key,
+    )
+    mounts.pkgdir.mkdir(parents=True, exist_ok=True)
+    mounts.distdir.mkdir(parents=True, exist_ok=True)
+    root = make_root(job.root)
+    argv = emerge_argv(jobs=job.jobs)
+    with open(log, "a") as fh:
+        fh.write(f"provision: pass {job.pass_id} of {name} in a {root.kind} root\n")
+        fh.write(f"provision: emerge {' '.join(argv)}\n")
+    try:
+        root.prepare(job.profile, mounts, job.jobs)
+        res = root.emerge(mounts, argv, log)
+    except ProvisionError as exc:
+        with open(log, "a") as fh:
+            fh.write(f"provision: {exc}\n")
+        return result(False, str(exc))
+    text = log.read_text(errors="replace")
+    if res.returncode != 0:
+        why = failure_line(text) or f"emerge exited with {res.returncode}"
+        return result(False, why, text)
+    return result(True, "", text)

@@ -1,0 +1,177 @@
+"""Publication: a verified, immutable snapshot per successful pass and an atomic `current` flip.
+
+snapshots/<profile>/<id>/binhost     the PKGDIR (Packages, Packages.gz, the indexed GPKGs)
+snapshots/<profile>/<id>/repo/<name> the repository snapshot the packages were built from
+snapshots/<profile>/<id>/repo.tar.gz the same, as one file for clients
+snapshots/<profile>/<id>/meta.json   what was published
+snapshots/<profile>/current -> <id>  the only thing that changes what clients see
+A snapshot is assembled in .incoming-<id>, verified, renamed, and only then made current.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+from provision.build.keys import KeyInfo
+from provision.build.layout import DataLayout
+from provision.build.verify import Index, check_binhost, read_index
+from provision.errors import NotFound, PublishError
+from provision.fsutil import symlink_atomic, write_atomic
+
+INCOMING = ".incoming-"
+
+
+def current_id(layout: DataLayout, profile: str) -> str:
+    link = layout.current_link(profile)
+    return os.readlink(link) if link.is_symlink() else ""
+
+
+def current_snapshot(data_dir: Path, profile: str) -> Path | None:
+    """The directory of the profile's current snapshot ({binhost,repo,repo.tar.gz}), or None."""
+    layout = DataLayout(data_dir)
+    sid = current_id(layout, profile)
+    path = layout.snapshots(profile) / sid
+    return path if sid and path.is_dir() else None
+
+
+def list_snapshots(layout: DataLayout, profile: str) -> list[str]:
+    base = layout.snapshots(profile)
+    if not base.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
+
+
+def read_meta(snapshot: Path) -> dict[str, object]:
+    try:
+        data = json.loads((snapshot / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def cleanup_incoming(layout: DataLayout, profile: str) -> None:
+    """Remove what an interrupted publication left behind (never visible to clients)."""
+    base = layout.snapshots(profile)
+    if base.is_dir():
+        for p in base.iterdir():
+            if p.name.startswith(INCOMING):
+                shutil.rmtree(p, ignore_errors=True)
+        for p in base.glob(".current.*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _tar_repo(repo: Path, out: Path) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        for child in sorted(repo.iterdir()):
+            tar.add(child, arcname=child.name)
+    os.replace(tmp, out)
+
+
+def publish(
+    layout: DataLayout,
+    profile: str,
+    snapshot_id: str,
+    staging: Path,
+    repo_dir: Path,
+    key: KeyInfo,
+    meta: dict[str, object],
+    keep: int,
+) -> Path:
+    """Assemble, verify, rename, flip.  repo_dir (moved into the snapshot) holds <name>/ trees."""
+    base = layout.snapshots(profile)
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / snapshot_id
+    if final.exists():
+        raise PublishError(f"{final}: snapshot already exists")
+    incoming = base / f"{INCOMING}{snapshot_id}"
+    shutil.rmtree(incoming, ignore_errors=True)
+    binhost = incoming / "binhost"
+    binhost.mkdir(parents=True)
+    index = read_index(staging)
+    for entry in index.entries:
+        rel = entry.get("PATH", "")
+        if not rel or not (staging / rel).is_file():
+            raise PublishError(f"{staging}: {entry.get('CPV')}: indexed file {rel!r} is missing")
+        _link_or_copy(staging / rel, binhost / rel)
+    for name in ("Packages", "Packages.gz"):
+        if (staging / name).is_file():
+            shutil.copy2(staging / name, binhost / name)
+    checked = check_binhost(binhost, key.verify_home, key.fingerprint)
+    os.replace(repo_dir, incoming / "repo")
+    _tar_repo(incoming / "repo", incoming / "repo.tar.gz")
+    meta = {
+        **meta,
+        "id": snapshot_id,
+        "profile": profile,
+        "published": time.time(),
+        "fingerprint": key.fingerprint,
+        "packages": checked.cpvs(),
+    }
+    write_atomic(incoming / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    _fsync_dir(incoming)
+    os.replace(incoming, final)
+    _fsync_dir(base)
+    symlink_atomic(snapshot_id, layout.current_link(profile))
+    _fsync_dir(base)
+    prune(layout, profile, keep)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prune(layout: DataLayout, profile: str, keep: int) -> list[str]:
+    """Remove all but the newest `keep` snapshots (never the current one)."""
+    ids = list_snapshots(layout, profile)
+    cur = current_id(layout, profile)
+    removed = []
+    for sid in ids[: max(0, len(ids) - keep)]:
+        if sid != cur:
+            shutil.rmtree(layout.snapshots(profile) / sid, ignore_errors=True)
+            removed.append(sid)
+    return removed
+
+
+def rollback(layout: DataLayout, profile: str, snapshot_id: str = "") -> str:
+    """Make an older snapshot current (default: the one before the current)."""
+    ids = list_snapshots(layout, profile)
+    if not ids:
+        raise NotFound(f"profile {profile!r} has no published snapshots")
+    cur = current_id(layout, profile)
+    if not snapshot_id:
+        older = [s for s in ids if s < cur] if cur else []
+        if not older:
+            raise NotFound(f"{profile}: no snapshot older than the current {cur or '(none)'}")
+        snapshot_id = older[-1]
+    if snapshot_id not in ids:
+        raise NotFound(f"{profile}: no snapshot {snapshot_id!r} (have: {', '.join(ids)})")
+    symlink_atomic(snapshot_id, layout.current_link(profile))
+    return snapshot_id
+
+
+def current_index(layout: DataLayout, profile: str) -> Index:
+    snap = current_snapshot(layout.data_dir, profile)
+    return read_index(snap / "binhost") if snap else Index({}, ())

@@ -1,0 +1,77 @@
+"""The published binhosts over HTTP: what a stock Portage client needs.
+
+    GET /binhost/<profile>/<path>           the current snapshot's PKGDIR (Packages, GPKGs)
+    GET /repo/<profile>/snapshot.tar.gz     the repository snapshot those packages came from
+    GET /repo/<profile>/<id>.tar.gz         the same for a given snapshot
+    GET /key.asc                            the public key clients verify packages with
+Every answer from a snapshot carries X-Provision-Snapshot: <id>.  The current link is resolved
+per request, so a flip is visible at once and a response never mixes two snapshots' files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, send_file
+
+from provision.build.keys import export_public_key, load_key
+from provision.build.layout import DataLayout
+from provision.build.publish import current_snapshot
+from provision.errors import ProvisionError
+from provision.server.app import settings_of
+
+bp = Blueprint("binhost", __name__)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _data_dir() -> Path:
+    return settings_of(current_app).data_dir
+
+
+def _snapshot(profile: str, snapshot_id: str = "") -> Path:
+    if not NAME.match(profile) or (snapshot_id and not NAME.match(snapshot_id)):
+        abort(404)
+    if snapshot_id:
+        snap = DataLayout(_data_dir()).snapshots(profile) / snapshot_id
+        if not (snap / "meta.json").is_file():
+            abort(404)
+        return snap
+    cur = current_snapshot(_data_dir(), profile)
+    if cur is None:
+        abort(404)
+    return cur
+
+
+def _send(snap: Path, path: Path, mimetype: str | None = None) -> Response:
+    # Resolve inside the snapshot only (no .., no symlinks out).
+    base = snap.resolve()
+    target = path.resolve()
+    if not target.is_relative_to(base) or not target.is_file():
+        abort(404)
+    resp = send_file(target, mimetype=mimetype or "application/octet-stream", conditional=True)
+    resp.headers["X-Provision-Snapshot"] = snap.name
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/binhost/<profile>/<path:path>")
+def binhost_file(profile: str, path: str) -> Response:
+    snap = _snapshot(profile)
+    mimetype = "text/plain" if path == "Packages" else None
+    return _send(snap, snap / "binhost" / path, mimetype)
+
+
+@bp.get("/repo/<profile>/<name>.tar.gz")
+def repo_tarball(profile: str, name: str) -> Response:
+    snap = _snapshot(profile, "" if name == "snapshot" else name)
+    return _send(snap, snap / "repo.tar.gz", "application/gzip")
+
+
+@bp.get("/key.asc")
+def public_key() -> Response:
+    try:
+        info = load_key(DataLayout(_data_dir()).keys)
+    except ProvisionError:
+        abort(404)
+    return Response(export_public_key(info), mimetype="application/pgp-keys")

@@ -1,0 +1,64 @@
+"""The `stage` build root: a real root filesystem (debootstrap minbase + PyPI Portage, made by
+the test and cached) unpacked per profile, entered with bubblewrap, EPREFIX empty."""
+
+from __future__ import annotations
+
+import pytest
+
+from provision.build.keys import load_key, stop_agents
+from provision.build.layout import DataLayout
+from provision.build.publish import current_snapshot
+from provision.build.roots import StageRoot
+from provision.build.verify import check_binhost
+from provision.run import run
+from tests.integration.build_fixtures import make_stage_tarball, provision
+
+
+@pytest.mark.timeout(1800)
+def test_stage_root_builds_signed_packages_for_a_normal_root(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stage = make_stage_tarball()
+    data = tmp_path_factory.mktemp("bh-stage") / "data"
+    (data).mkdir()
+    (data / "build.toml").write_text(f'root = "stage"\nstage = "{stage}"\n')
+    try:
+        res = provision(data, "build", "server-amd64")
+        assert "published" in res.stdout
+        snap = current_snapshot(data, "server-amd64")
+        assert snap is not None
+        key = load_key(DataLayout(data).keys)
+        index = check_binhost(snap / "binhost", key.verify_home, key.fingerprint)
+        assert index.cpvs() == [
+            "app-admin/democonf-1.0",
+            "app-misc/hello-1.0",
+            "sys-apps/demo-base-1.0",
+            "sys-kernel/demo-kernel-6.1.0",
+        ]
+        root = DataLayout(data).root("server-amd64")
+        # installed at /usr/bin in the root: EPREFIX is empty
+        assert (root / "usr/bin/hello").is_file()
+        contents = (root / "var/db/pkg/app-misc/hello-1.0/CONTENTS").read_text()
+        assert "obj /usr/bin/hello " in contents
+        # the binary runs inside the root, entered the way the builder enters it
+        from provision.build.roots import Mounts
+
+        mounts = Mounts(
+            root, {}, DataLayout(data).pkgdir("server-amd64"), DataLayout(data).distfiles, key
+        )
+        argv = StageRoot(stage).bwrap_argv(mounts, "")
+        assert run([*argv, "/usr/bin/hello"]).stdout.strip()
+        # the pass ran emerge inside bwrap with the repo bind-mounted at /var/db/repos
+        log = (root / "var/log/emerge.log").read_text()
+        assert "app-misc/hello-1.0" in log
+        assert (
+            (root / "etc/portage/make.profile")
+            .readlink()
+            .as_posix()
+            .startswith("/var/db/repos/provision-demo/")
+        )
+        # a second pass is a no-op and keeps the snapshot
+        res = provision(data, "build", "server-amd64")
+        assert current_snapshot(data, "server-amd64") == snap
+    finally:
+        stop_agents(DataLayout(data).keys)
