@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,12 +147,23 @@ def run_feeding(
         finally:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
+        # Popen.wait(timeout) polls with sleeps of up to 50 ms; block instead, with a kill timer.
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
             proc.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout else None
+        if timer:
+            timer.start()
+        try:
             proc.wait()
-            raise CommandError(args, None, reason=f"timed out after {timeout} s") from exc
+        finally:
+            if timer:
+                timer.cancel()
+        if expired.is_set():
+            raise CommandError(args, None, reason=f"timed out after {timeout} s")
         out.seek(0)
         err.seek(0)
         result = Result(

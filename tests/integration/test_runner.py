@@ -55,3 +55,8 @@ def test_run_feeding_failures() -> None:
 
     with pytest.raises(ValueError, match="chunk 2"):
         run_feeding(["cat"], bad_chunks())
+
+
+def test_run_feeding_timeout() -> None:
+    with pytest.raises(CommandError, match=r"timed out after 0\.3 s"):
+        run_feeding(["sleep", "10"], [b""], timeout=0.3)

@@ -1,0 +1,36 @@
+"""`provision verify PROFILE --against URL`: cross-verify this binhost with another builder's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from typing import Any
+
+from provision.build.publish import current_snapshot
+from provision.cli import Context
+from provision.crossverify import Verdict, cross_verify, render_report
+from provision.errors import NotFound
+from provision.profiles import ProfileSet
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("verify", help="compare a profile's binhost with another builder's")
+    p.add_argument("profile")
+    p.add_argument("--against", required=True, metavar="URL", help="the other binhost's URL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
+    """Exit 0 when every comparable package agrees, 1 when any differs (like diff), 2 on errors."""
+    ProfileSet(ctx.profiles_dir).get(args.profile)  # unknown profile: clear error
+    snapshot = current_snapshot(ctx.data_dir, args.profile)
+    if snapshot is None:
+        raise NotFound(f"profile {args.profile!r} has no published snapshot (run provision build)")
+    results = cross_verify(snapshot / "binhost", args.against)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        print(render_report(results), end="")
+    return 1 if any(r.verdict is Verdict.DIFFER for r in results) else 0
