@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from provision.build.dedup import kernel_exclusions, siblings
 from provision.build.executor import Executor, InProcessExecutor
 from provision.build.job import PassJob, PassResult
 from provision.build.keys import KeyInfo, ensure_key
@@ -33,8 +34,9 @@ from provision.build.settings import BuildSettings, RootSpec
 from provision.build.state import Phase, ProfileState, load_state, save_state
 from provision.build.sync import check_repositories
 from provision.build.verify import read_index
-from provision.errors import BuildError, ProvisionError
+from provision.errors import BuildError, ProvisionError, PublishError
 from provision.fsutil import write_atomic
+from provision.portage.elfabi import check_packages, parse_version
 from provision.profiles import ProfileSet
 from provision.profiles.model import Profile
 
@@ -122,7 +124,7 @@ class Builder:
             shutil.rmtree(self.layout.repos(name), ignore_errors=True)
             pass_id = new_pass_id()
             logfile = str(self.layout.logs(name) / f"{pass_id}.log")
-            st = self._save(st.to(Phase.SYNCING, pass_id=pass_id, error="", log=logfile))
+            st = self._save(st.to(Phase.SYNCING, pass_id=pass_id, error="", advice="", log=logfile))
             cur = current_snapshot(self.layout.data_dir, name)
             job = PassJob(
                 plan.profile,
@@ -132,6 +134,8 @@ class Builder:
                 key,
                 self.settings.jobs,
                 cur / "repo" if cur else None,
+                *self._seed_sources(plan),
+                self.settings.distcc_hosts,
             )
 
             def report(phase: Phase) -> None:
@@ -146,15 +150,49 @@ class Builder:
             if not result.ok:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 return self._save(
-                    st.to(Phase.HELD, error=result.error, built=result.built, reused=result.reused)
+                    st.to(
+                        Phase.HELD,
+                        error=result.error,
+                        advice=result.advice,
+                        built=result.built,
+                        reused=result.reused,
+                    )
                 )
             st = self._save(st.to(Phase.PUBLISHING, built=result.built, reused=result.reused))
             try:
+                self._check_abi(plan.profile)
                 snapshot = self._publish(name, result, key)
             except ProvisionError as exc:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 return self._save(st.to(Phase.HELD, error=f"publication refused: {exc}"))
             return self._save(st.to(Phase.PUBLISHED, snapshot=snapshot))
+
+    def _seed_sources(self, plan: Planned) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+        """Staging PKGDIRs of the profiles that would build packages exactly as this one, and
+        the packages not to take from them."""
+        others = [(self.profiles.get(n), self.settings.root_for(n)) for n in self.profiles.names()]
+        names = siblings(plan.profile, others, plan.root)
+        dirs = tuple(self.layout.pkgdir(n) for n in names if self.layout.pkgdir(n).is_dir())
+        exclude = kernel_exclusions(plan.profile, [self.profiles.get(n) for n in names])
+        return dirs, exclude
+
+    def _check_abi(self, profile: Profile) -> None:
+        """Refuse packages whose ELF files need a newer kernel than the profile targets."""
+        if not profile.kernel.min_version:
+            return
+        staging = self.layout.pkgdir(profile.name)
+        published = {e.get("PATH", "") for e in current_index(self.layout, profile.name).entries}
+        new = [
+            staging / e["PATH"]
+            for e in read_index(staging).entries
+            if e.get("PATH") and e["PATH"] not in published
+        ]
+        minimum = parse_version(profile.kernel.min_version)
+        violations = check_packages(new, minimum)
+        if violations:
+            first = violations[0].describe(minimum)
+            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+            raise PublishError(f"kernel ABI check: {first}{more}")
 
     def _publish(self, name: str, result: PassResult, key: KeyInfo) -> str:
         """Publish unless nothing changed (same repository, same packages): then keep current."""

@@ -14,15 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.build.dedup import seed
 from provision.build.keys import KeyInfo
 from provision.build.layout import DataLayout
-from provision.build.plan import emerge_argv, emerged, failure_line
+from provision.build.plan import (
+    bootstrap_argv,
+    bootstrap_env,
+    emerge_argv,
+    emerged,
+    failure_line,
+    preserved_rebuild_argv,
+)
 from provision.build.roots import Mounts, make_root
 from provision.build.settings import RootSpec
 from provision.build.state import Phase
 from provision.build.sync import snapshot_tree
 from provision.errors import ProvisionError
+from provision.portage.diagnose import diagnose
 from provision.profiles.model import Profile
+from provision.run import Result
 
 Report = Callable[[Phase], None]
 
@@ -36,6 +46,9 @@ class PassJob:
     key: KeyInfo
     jobs: int = 1
     link_dest: Path | None = None  # the current snapshot's repo/ (hard-link unchanged files)
+    seed_from: tuple[Path, ...] = ()  # staging PKGDIRs of profiles with the same build state
+    seed_exclude: tuple[str, ...] = ()  # category/name never taken from them (the kernel)
+    distcc_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class PassResult:
     repo_dir: Path  # holds <name>/ snapshot trees
     repo_digest: str
     error: str = ""
+    advice: str = ""
     built: tuple[str, ...] = ()
     reused: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -68,7 +82,7 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         digest.update(f"{repo.name} {sub}\n".encode())
     repo_digest = digest.hexdigest()
 
-    def result(ok: bool, error: str = "", text: str = "") -> PassResult:
+    def result(ok: bool, error: str = "", text: str = "", advice: str = "") -> PassResult:
         built, reused = emerged(text)
         return PassResult(
             name,
@@ -78,10 +92,21 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
             repo_dir,
             repo_digest,
             error,
+            advice,
             tuple(built),
             tuple(reused),
             time.monotonic() - start,
         )
+
+    def failed(res: Result, what: str) -> PassResult:
+        text = log.read_text(errors="replace")
+        diagnosis = diagnose(text)
+        if diagnosis is not None:
+            with open(log, "a") as fh:
+                fh.write(f"provision: diagnosis: {diagnosis.report()}\n")
+            return result(False, f"{what}: {diagnosis.summary}", text, diagnosis.report())
+        why = failure_line(text) or f"emerge exited with {res.returncode}"
+        return result(False, f"{what}: {why}" if what != "update" else why, text)
 
     report(Phase.BUILDING)
     mounts = Mounts(
@@ -99,14 +124,29 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         fh.write(f"provision: pass {job.pass_id} of {name} in a {root.kind} root\n")
         fh.write(f"provision: emerge {' '.join(argv)}\n")
     try:
-        root.prepare(job.profile, mounts, job.jobs)
+        root.prepare(job.profile, mounts, job.jobs, job.distcc_hosts)
+        seeded = seed(mounts.pkgdir, job.seed_from, job.seed_exclude)
+        if seeded:
+            with open(log, "a") as fh:
+                fh.write(
+                    f"provision: {seeded} packages offered by profiles with the same build state\n"
+                )
+            root.tool(mounts, "emaint", ["--fix", "binhost"], log)
+        for step in job.profile.bootstrap:
+            with open(log, "a") as fh:
+                fh.write(f"provision: bootstrap step {step.atom} USE={' '.join(step.use)!r}\n")
+            res = root.emerge(mounts, bootstrap_argv(step.atom), log, bootstrap_env(step.use))
+            if res.returncode != 0:
+                return failed(res, f"bootstrap step {step.atom}")
         res = root.emerge(mounts, argv, log)
+        if res.returncode != 0:
+            return failed(res, "update")
+        # consumers of a library whose old soname Portage had to keep are rebuilt now
+        res = root.emerge(mounts, preserved_rebuild_argv(), log)
+        if res.returncode != 0:
+            return failed(res, "@preserved-rebuild")
     except ProvisionError as exc:
         with open(log, "a") as fh:
             fh.write(f"provision: {exc}\n")
         return result(False, str(exc))
-    text = log.read_text(errors="replace")
-    if res.returncode != 0:
-        why = failure_line(text) or f"emerge exited with {res.returncode}"
-        return result(False, why, text)
-    return result(True, "", text)
+    return result(True, "", log.read_text(errors="replace"))

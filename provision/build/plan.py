@@ -22,6 +22,11 @@ def emerge_argv(*, jobs: int = 1, targets: tuple[str, ...] = ("@world",)) -> lis
         "--usepkg",
         "--keep-going",
         "--with-bdeps=y",
+        # when an unstable (keyword-masked) version is needed, Portage names the
+        # package.accept_keywords lines and stops, instead of building half the set
+        "--autounmask=y",
+        "--autounmask-write=n",
+        "--autounmask-keep-keywords=n",
         f"--jobs={jobs}",
         "--color=n",
         "--nospinner",
@@ -54,3 +59,29 @@ def failure_line(log: str) -> str:
         if line.startswith((" * ", "!!! ")) and line.strip(" *!"):
             return line.strip(" *!")
     return ""
+
+
+def bootstrap_argv(atom: str) -> list[str]:
+    """One bootstrap step (a cycle breaker): build atom once, with the step's USE in the
+    environment; --noreplace makes it a no-op once the package is installed in the root."""
+    return [
+        "--ask=n",
+        "--oneshot",
+        "--noreplace",
+        "--buildpkg",
+        "--usepkg",
+        "--color=n",
+        "--nospinner",
+        "--verbose",
+        atom,
+    ]
+
+
+def bootstrap_env(use: tuple[str, ...]) -> dict[str, str]:
+    """USE in the environment outranks make.conf and package.use (Portage's USE_ORDER)."""
+    return {"USE": " ".join(use)} if use else {}
+
+
+def preserved_rebuild_argv() -> list[str]:
+    """Rebuild consumers of libraries whose old versions Portage had to preserve."""
+    return ["--ask=n", "--buildpkg", "--usepkg", "--color=n", "--nospinner", "@preserved-rebuild"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,7 @@ STAGE_PKGDIR = "/var/cache/binpkgs"
 STAGE_DISTDIR = "/var/cache/distfiles"
 STAGE_REPOS = "/var/db/repos"
 STAGE_KEYS = "/var/lib/provision/keys"
+DISTCC_MASQUERADE = "/usr/lib/distcc"  # Debian's compiler links (Gentoo: /usr/lib/distcc/bin)
 STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -48,11 +50,20 @@ class BuildRoot(Protocol):
     def check(self) -> None:
         """Refuse bad input (missing tarball...) before anything is written."""
 
-    def prepare(self, profile: Profile, mounts: Mounts, jobs: int) -> None:
+    def prepare(
+        self, profile: Profile, mounts: Mounts, jobs: int, distcc_hosts: tuple[str, ...] = ()
+    ) -> None:
         """Create the root if needed and write the profile's Portage config for this pass."""
 
-    def emerge(self, mounts: Mounts, args: list[str], log_path: Path) -> Result:
-        """Run emerge in the root (never raises for a non-zero exit: check the Result)."""
+    def emerge(
+        self, mounts: Mounts, args: list[str], log_path: Path, env: Mapping[str, str] = {}
+    ) -> Result:
+        """Run emerge in the root (never raises for a non-zero exit: check the Result).
+
+        env: extra variables for this run only (a bootstrap step's USE)."""
+
+    def tool(self, mounts: Mounts, name: str, args: list[str], log_path: Path) -> Result:
+        """Run another Portage program (emaint...) in the root; raises CommandError on failure."""
 
 
 def make_root(spec: RootSpec) -> BuildRoot:
@@ -86,7 +97,9 @@ class PrefixRoot:
         portage_share()
         portage_tool("emerge")
 
-    def context(self, mounts: Mounts, jobs: int) -> BuildContext:
+    def context(
+        self, mounts: Mounts, jobs: int, distcc_hosts: tuple[str, ...] = ()
+    ) -> BuildContext:
         return BuildContext(
             pkgdir=str(mounts.pkgdir),
             distdir=str(mounts.distdir),
@@ -94,20 +107,31 @@ class PrefixRoot:
             jobs=jobs,
             unprivileged=True,
             signing=mounts.key.signing,
+            distcc_hosts=distcc_hosts,
         )
 
-    def prepare(self, profile: Profile, mounts: Mounts, jobs: int) -> None:
+    def prepare(
+        self, profile: Profile, mounts: Mounts, jobs: int, distcc_hosts: tuple[str, ...] = ()
+    ) -> None:
         locations = {name: str(path) for name, path in mounts.repos.items()}
         main = mounts.repos[profile.main_repository.name]
         (mounts.root / "var" / "tmp").mkdir(parents=True, exist_ok=True)
         Prefix(mounts.root).create(
             repos_conf=render_repos_conf(profile, locations),
             portage_profile=main / "profiles" / profile.portage.profile,
-            files=_portage_files(profile, self.context(mounts, jobs)),
+            files=_portage_files(profile, self.context(mounts, jobs, distcc_hosts)),
+            distcc_masquerade=Path(DISTCC_MASQUERADE) if distcc_hosts else None,
         )
 
-    def emerge(self, mounts: Mounts, args: list[str], log_path: Path) -> Result:
-        return Prefix(mounts.root).run("emerge", args, log_path=log_path, timeout=None, check=False)
+    def emerge(
+        self, mounts: Mounts, args: list[str], log_path: Path, env: Mapping[str, str] = {}
+    ) -> Result:
+        return Prefix(mounts.root).run(
+            "emerge", args, log_path=log_path, timeout=None, check=False, extra_env=env
+        )
+
+    def tool(self, mounts: Mounts, name: str, args: list[str], log_path: Path) -> Result:
+        return Prefix(mounts.root).run(name, args, log_path=log_path, timeout=None)
 
 
 class StageRoot:
@@ -122,9 +146,12 @@ class StageRoot:
         if shutil.which("bwrap") is None:
             raise ConfigError("bwrap", "bubblewrap is not installed (apt-get install bubblewrap)")
 
-    def context(self, jobs: int, fingerprint: str) -> BuildContext:
+    def context(
+        self, jobs: int, fingerprint: str, distcc_hosts: tuple[str, ...] = ()
+    ) -> BuildContext:
         keys = STAGE_KEYS
         return BuildContext(
+            distcc_hosts=distcc_hosts,  # the stage itself must carry distcc (sys-devel/distcc)
             pkgdir=STAGE_PKGDIR,
             distdir=STAGE_DISTDIR,
             tmpdir="/var/tmp",
@@ -153,9 +180,11 @@ class StageRoot:
         write_atomic(partial / ".provision-stage", tag)
         os.replace(partial, root)
 
-    def prepare(self, profile: Profile, mounts: Mounts, jobs: int) -> None:
+    def prepare(
+        self, profile: Profile, mounts: Mounts, jobs: int, distcc_hosts: tuple[str, ...] = ()
+    ) -> None:
         self._unpack(mounts.root)
-        ctx = self.context(jobs, mounts.key.fingerprint)
+        ctx = self.context(jobs, mounts.key.fingerprint, distcc_hosts)
         locations = {name: f"{STAGE_REPOS}/{name}" for name in mounts.repos}
         for d in (STAGE_PKGDIR, STAGE_DISTDIR, STAGE_KEYS, "/var/tmp", "/etc/portage/repos.conf"):
             (mounts.root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
@@ -171,7 +200,7 @@ class StageRoot:
         main = locations[profile.main_repository.name]
         link.symlink_to(f"{main}/profiles/{profile.portage.profile}")
 
-    def bwrap_argv(self, mounts: Mounts, repos_conf: str) -> list[str]:
+    def bwrap_argv(self, mounts: Mounts, repos_conf: str, env: Mapping[str, str] = {}) -> list[str]:
         """Pure: the bubblewrap command line that enters the root."""
         argv = ["bwrap", "--bind", str(mounts.root), "/", "--dev", "/dev", "--proc", "/proc"]
         argv += ["--tmpfs", "/tmp", "--die-with-parent", "--unshare-ipc", "--unshare-uts"]
@@ -192,16 +221,28 @@ class StageRoot:
             ("PORTAGE_OVERRIDE_EPREFIX", ""),  # a normal root, whatever the Portage install
             # instead of the packaged default, which adds [gentoo] at /var/db/repos/gentoo
             ("PORTAGE_REPOSITORIES", repos_conf),
+            *sorted(env.items()),
         ):
             argv += ["--setenv", key, value]
         return argv
 
-    def emerge(self, mounts: Mounts, args: list[str], log_path: Path) -> Result:
+    def emerge(
+        self, mounts: Mounts, args: list[str], log_path: Path, env: Mapping[str, str] = {}
+    ) -> Result:
         repos = mounts.root / "etc/portage/repos.conf/provision.conf"
         return run(
-            [*self.bwrap_argv(mounts, repos.read_text()), "emerge", *args],
+            [*self.bwrap_argv(mounts, repos.read_text(), env), "emerge", *args],
             env={},
             log_path=log_path,
             timeout=None,
             check=False,
+        )
+
+    def tool(self, mounts: Mounts, name: str, args: list[str], log_path: Path) -> Result:
+        repos = mounts.root / "etc/portage/repos.conf/provision.conf"
+        return run(
+            [*self.bwrap_argv(mounts, repos.read_text()), name, *args],
+            env={},
+            log_path=log_path,
+            timeout=None,
         )

@@ -4,6 +4,7 @@ keep = 5               # snapshots kept per profile
 sync_interval = 3600   # seconds between passes of `provision build --forever`
 jobs = 1               # emerge --jobs
 root = "prefix"        # default build root kind: prefix | stage
+distcc_hosts = ["10.0.0.5/4", "10.0.0.6:3632/8"]   # FEATURES=distcc with these DISTCC_HOSTS
 [profile.server-amd64]
 root = "stage"
 stage = "/srv/stages/stage3-amd64-openrc.tar.xz"
@@ -19,7 +20,7 @@ from typing import Any
 from provision.errors import ConfigError
 
 ROOT_KINDS = ("prefix", "stage")
-KEYS = ("keep", "sync_interval", "jobs", "root", "stage", "profile")
+KEYS = ("keep", "sync_interval", "jobs", "root", "stage", "profile", "distcc_hosts")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class BuildSettings:
     jobs: int = 1
     root: RootSpec = field(default_factory=RootSpec)
     per_profile: dict[str, RootSpec] = field(default_factory=dict)
+    distcc_hosts: tuple[str, ...] = ()
 
     def root_for(self, profile: str) -> RootSpec:
         return self.per_profile.get(profile, self.root)
@@ -70,6 +72,14 @@ def _root(where: str, table: dict[str, Any], base: Path) -> RootSpec:
         raise ConfigError(f"{where}.{exc.where}".lstrip("."), exc.message) from None
 
 
+def _hosts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(h, str) and h.strip() for h in value):
+        raise ConfigError(
+            "distcc_hosts", 'expected an array of DISTCC_HOSTS entries ("host:port/jobs")'
+        )
+    return tuple(h.strip() for h in value)
+
+
 def parse_settings(text: str, where: str, base: Path) -> BuildSettings:
     """Pure: build.toml text -> BuildSettings (relative stage paths resolve against base)."""
     try:
@@ -90,6 +100,7 @@ def parse_settings(text: str, where: str, base: Path) -> BuildSettings:
             jobs=_int("jobs", raw.get("jobs", 1), 1),
             root=_root("", top, base),
             per_profile={n: _root(f"profile.{n}", t, base) for n, t in profiles.items()},
+            distcc_hosts=_hosts(raw.get("distcc_hosts", [])),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.where}", exc.message) from None

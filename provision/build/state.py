@@ -44,6 +44,7 @@ class ProfileState:
     pass_id: str = ""  # the pass in flight or last finished
     snapshot: str = ""  # the snapshot last published by the builder
     error: str = ""  # why the profile is held (one line)
+    advice: str = ""  # what would fix it (accept_keywords lines, a bootstrap step), if known
     log: str = ""  # the log of the last pass
     updated: float = 0.0
     built: tuple[str, ...] = ()  # cpvs built from source by the last pass
@@ -73,6 +74,7 @@ def load_state(path: Path, profile: str) -> ProfileState:
             pass_id=str(raw.get("pass_id", "")),
             snapshot=str(raw.get("snapshot", "")),
             error=str(raw.get("error", "")),
+            advice=str(raw.get("advice", "")),
             log=str(raw.get("log", "")),
             updated=float(raw.get("updated", 0.0)),
             built=tuple(raw.get("built", ())),

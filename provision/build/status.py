@@ -20,6 +20,7 @@ class ProfileStatus:
     path: str
     packages: int
     error: str
+    advice: str
     log: str
     binhost_url: str
     repo_url: str
@@ -47,6 +48,7 @@ def profile_status(data_dir: Path, profile: str, base_url: str) -> ProfileStatus
         path=str(snap) if snap else "",
         packages=len(current_index(layout, profile).entries),
         error=last_line(st.error),
+        advice=st.advice,
         log=st.log,
         binhost_url=binhost_url(base_url, profile),
         repo_url=repo_url(base_url, profile),
@@ -61,6 +63,8 @@ def render_table(rows: list[ProfileStatus]) -> str:
         out.append(f"  packages: {r.packages}")
         if r.error:
             out.append(f"  error:    {r.error}")
+        for line in r.advice.splitlines()[1:]:  # the first line repeats the error
+            out.append(f"  advice:   {line}")
         if r.log:
             out.append(f"  log:      {r.log}")
         out.append(f"  binhost:  {r.binhost_url}")

@@ -48,6 +48,8 @@ def cmd_build(ctx: Context, args: argparse.Namespace) -> int:
         if st.phase == Phase.HELD:
             rc = 1
             print(f"{st.profile}: held: {st.error}")
+            for line in st.advice.splitlines()[1:]:
+                print(f"  {line}")
             print(f"  log: {st.log}")
             print(f"  fix it, then: provision build --trigger {st.profile}")
         else:

@@ -77,6 +77,14 @@ class Prefix:
         for link in (self.root / "usr/share/portage", self.root / "share/portage"):
             if not link.exists():
                 link.symlink_to(share)
+        # Portage's linkage map (preserved libs, @preserved-rebuild) runs EPREFIX/usr/bin/scanelf
+        scanelf = shutil.which("scanelf")
+        if scanelf is None:
+            raise ConfigError("scanelf", "scanelf not found (Debian: apt install pax-utils)")
+        tool = self.root / "usr" / "bin" / "scanelf"
+        if not tool.is_symlink() and not tool.exists():
+            tool.parent.mkdir(parents=True, exist_ok=True)
+            tool.symlink_to(scanelf)
         counter = self.root / "var/cache/edb/counter"
         if not counter.exists():
             counter.write_text("100")

@@ -17,6 +17,21 @@ PREFIX_FEATURES = (
     "-pid-sandbox",
 )
 # Headers and static libraries: not needed on a binary-only client.
+# The toolchain a binary-only client never needs: taken out of its @system
+# (/etc/portage/profile/packages), so `emerge @system` installs none of it.
+CLIENT_TOOLCHAIN = (
+    "sys-devel/gcc",
+    "sys-devel/gcc-config",
+    "sys-devel/binutils",
+    "sys-devel/binutils-config",
+    "sys-kernel/linux-headers",
+    "dev-build/make",
+    "dev-build/libtool",
+    "sys-devel/patch",
+    "sys-devel/m4",
+    "sys-devel/bison",
+    "sys-devel/flex",
+)
 BINARY_ONLY_MASK = (
     "/usr/include",
     "/usr/lib*/*.a",
@@ -120,6 +135,16 @@ def render_client_make_conf(
     ]
     if p.binary_only:
         lines.append(f"INSTALL_MASK={_q(' '.join(BINARY_ONLY_MASK))}")
+    return "\n".join(lines) + "\n"
+
+
+def render_client_profile_packages(profile: Profile) -> str:
+    """/etc/portage/profile/packages of a client: binary-only profiles drop the toolchain from
+    @system ("-*atom" removes a system-set entry of the Portage profile)."""
+    if not profile.portage.binary_only:
+        return ""
+    lines = ["# binary-only client: no toolchain in @system (provision)"]
+    lines += [f"-*{atom}" for atom in CLIENT_TOOLCHAIN]
     return "\n".join(lines) + "\n"
 
 

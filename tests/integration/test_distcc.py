@@ -1,4 +1,5 @@
-"""FEATURES=distcc: a real distccd on loopback does the compiles of a demo package."""
+"""distcc_hosts in build.toml: FEATURES=distcc, and a real distccd on loopback does the compiles
+of the demo packages a pass builds."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from provision.profiles import ProfileSet
-from provision.run import run
-from tests.integration.portage_env import demo_prefix
+from provision.build.keys import stop_agents
+from provision.build.layout import DataLayout
+from provision.build.publish import current_snapshot
+from provision.build.verify import read_index
+from tests.conftest import DEMO_REPO
+from tests.integration.build_fixtures import make_test_profile, provision
 
 
 def free_port() -> int:
@@ -20,7 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_distcc_does_the_compiles(tmp_path: Path, profiles_dir: Path) -> None:
+def test_distcc_does_the_compiles(tmp_path: Path) -> None:
     port = free_port()
     # distccd drops to nobody, who cannot enter pytest's private tmp dir
     logdir = Path(tempfile.mkdtemp(prefix="provision-distccd-", dir="/tmp"))
@@ -56,12 +60,16 @@ def test_distcc_does_the_compiles(tmp_path: Path, profiles_dir: Path) -> None:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.1)
-        profile = ProfileSet(profiles_dir).get("server-amd64")
-        prefix, _ = demo_prefix(tmp_path / "b", profile, distcc_hosts=(f"127.0.0.1:{port}/2",))
-        make_conf = (prefix.config / "make.conf").read_text()
-        assert f'DISTCC_HOSTS="127.0.0.1:{port}/2"' in make_conf
-        prefix.run("emerge", ["--ask=n", "app-misc/greeter"], log_path=tmp_path / "emerge.log")
-        assert run([prefix.root / "usr/bin/greeter"]).stdout == "greetings from libgreet (abi 1)\n"
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / "build.toml").write_text(f'distcc_hosts = ["127.0.0.1:{port}/2"]\n')
+        profiles = make_test_profile(tmp_path / "p", DEMO_REPO, ["app-misc/greeter"])
+        provision(data, "build", "t", profiles=profiles)
+        make_conf = (DataLayout(data).root("t") / "etc/portage/make.conf").read_text()
+        assert f'DISTCC_HOSTS="127.0.0.1:{port}/2"' in make_conf and "distcc" in make_conf
+        snap = current_snapshot(data, "t")
+        assert snap is not None and "app-misc/greeter-1.0" in read_index(snap / "binhost").cpvs()
+        stop_agents(data / "keys")
         jobs = [line for line in log.read_text().splitlines() if "COMPILE_OK" in line]
     finally:
         daemon.terminate()

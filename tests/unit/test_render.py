@@ -9,6 +9,7 @@ from provision.portage.render import (
     render_all,
     render_binrepos_conf,
     render_client_make_conf,
+    render_client_profile_packages,
     render_make_conf,
     render_repos_conf,
     render_world,
@@ -68,3 +69,10 @@ def test_repos_and_binrepos(profiles_dir: Path) -> None:
     bin_text = render_binrepos_conf("desktop", "http://srv/binhost/desktop/")
     assert "verify-signature = true" in bin_text
     assert "sync-uri = http://srv/binhost/desktop/" in bin_text
+
+
+def test_client_profile_packages(profiles_dir: Path) -> None:
+    ps = ProfileSet(profiles_dir)
+    assert render_client_profile_packages(ps.get("desktop-amd64")) == ""
+    lines = render_client_profile_packages(ps.get("server-amd64")).splitlines()
+    assert "-*sys-devel/gcc" in lines and "-*sys-devel/binutils" in lines
