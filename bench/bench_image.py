@@ -64,7 +64,12 @@ def main() -> None:
             out = base / "image"
             start = time.perf_counter()
             files = build_image(
-                prefix, pkgdir=pkgdir, world=world, out_dir=out, key=key, work=base / "work"
+                lambda root: merge_into(
+                    prefix, root, pkgdir=pkgdir, world=world, log_path=base / "i.log"
+                ),
+                out_dir=out,
+                key=key,
+                work=base / "work",
             )
             build_s = time.perf_counter() - start
             packages = len(list(pkgdir.glob("*/*/*.gpkg.tar")))

@@ -136,6 +136,8 @@ class Builder:
                 cur / "repo" if cur else None,
                 *self._seed_sources(plan),
                 self.settings.distcc_hosts,
+                cur,
+                images=self.settings.images,
             )
 
             def report(phase: Phase) -> None:
@@ -164,6 +166,8 @@ class Builder:
                 snapshot = self._publish(name, result, key)
             except ProvisionError as exc:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
+                if result.image is not None:
+                    shutil.rmtree(result.image, ignore_errors=True)
                 return self._save(st.to(Phase.HELD, error=f"publication refused: {exc}"))
             return self._save(st.to(Phase.PUBLISHED, snapshot=snapshot))
 
@@ -204,7 +208,7 @@ class Builder:
             same_pkgs = (
                 current_index(self.layout, name).identity() == read_index(staging).identity()
             )
-            if same_repo and same_pkgs:
+            if same_repo and same_pkgs and result.image is None:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 return cur.name
         final = publish(
@@ -216,6 +220,7 @@ class Builder:
             key,
             {"repo_digest": result.repo_digest, "log": str(result.log)},
             self.settings.keep,
+            result.image or (cur / "image" if cur and (cur / "image").is_dir() else None),
         )
         return final.name
 

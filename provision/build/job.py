@@ -25,12 +25,15 @@ from provision.build.plan import (
     failure_line,
     preserved_rebuild_argv,
 )
-from provision.build.roots import Mounts, make_root
+from provision.build.roots import BuildRoot, Mounts, make_root
 from provision.build.settings import RootSpec
 from provision.build.state import Phase
 from provision.build.sync import snapshot_tree
+from provision.build.verify import read_index
 from provision.errors import ProvisionError
+from provision.image.pack import build_image, files_in
 from provision.portage.diagnose import diagnose
+from provision.portage.render import render_world
 from provision.profiles.model import Profile
 from provision.run import Result
 
@@ -49,6 +52,8 @@ class PassJob:
     seed_from: tuple[Path, ...] = ()  # staging PKGDIRs of profiles with the same build state
     seed_exclude: tuple[str, ...] = ()  # category/name never taken from them (the kernel)
     distcc_hosts: tuple[str, ...] = ()
+    current: Path | None = None  # the published snapshot (to tell whether the set changed)
+    images: bool = True  # also make the profile's system image when the package set changed
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class PassResult:
     repo_digest: str
     error: str = ""
     advice: str = ""
+    image: Path | None = None  # directory with the new system image, manifest and signature
     built: tuple[str, ...] = ()
     reused: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -82,7 +88,9 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         digest.update(f"{repo.name} {sub}\n".encode())
     repo_digest = digest.hexdigest()
 
-    def result(ok: bool, error: str = "", text: str = "", advice: str = "") -> PassResult:
+    def result(
+        ok: bool, error: str = "", text: str = "", advice: str = "", image: Path | None = None
+    ) -> PassResult:
         built, reused = emerged(text)
         return PassResult(
             name,
@@ -93,6 +101,7 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
             repo_digest,
             error,
             advice,
+            image,
             tuple(built),
             tuple(reused),
             time.monotonic() - start,
@@ -145,8 +154,43 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         res = root.emerge(mounts, preserved_rebuild_argv(), log)
         if res.returncode != 0:
             return failed(res, "@preserved-rebuild")
+        image = None
+        if job.images and needs_image(mounts.pkgdir, job.current):
+            image = make_image(job, root, mounts, log)
     except ProvisionError as exc:
         with open(log, "a") as fh:
             fh.write(f"provision: {exc}\n")
         return result(False, str(exc))
-    return result(True, "", log.read_text(errors="replace"))
+    return result(True, "", log.read_text(errors="replace"), image=image)
+
+
+def needs_image(staging: Path, current: Path | None) -> bool:
+    """A new image unless the published snapshot has one of the very same package set."""
+    if current is None or not files_in(current / "image").signature.is_file():
+        return True
+    return read_index(staging).identity() != read_index(current / "binhost").identity()
+
+
+def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path) -> Path:
+    """The profile's system image from the staging PKGDIR, signed, in builds/<p>/image/<pass>."""
+    layout = DataLayout(job.data_dir)
+    out = layout.build_dir(job.profile.name) / "image" / job.pass_id
+    work = layout.build_dir(job.profile.name) / "image-work"
+    shutil.rmtree(out, ignore_errors=True)
+    with open(log, "a") as fh:
+        fh.write("provision: making the system image\n")
+    world = render_world(job.profile)
+    try:
+        build_image(
+            lambda target: root.merge_image(mounts, target, world, log),
+            out_dir=out,
+            key=job.key,
+            work=work,
+            profile=job.profile.name,
+            snapshot=job.pass_id,
+        )
+    except ProvisionError as exc:
+        raise ProvisionError(f"system image: {exc}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out

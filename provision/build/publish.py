@@ -94,8 +94,11 @@ def publish(
     key: KeyInfo,
     meta: dict[str, object],
     keep: int,
+    image: Path | None = None,
 ) -> Path:
-    """Assemble, verify, rename, flip.  repo_dir (moved into the snapshot) holds <name>/ trees."""
+    """Assemble, verify, rename, flip.  repo_dir (moved into the snapshot) holds <name>/ trees;
+    image, a directory with the system image and its signed manifest, becomes image/ (moved
+    when it is this pass's, hard-linked when it is the previous snapshot's)."""
     base = layout.snapshots(profile)
     base.mkdir(parents=True, exist_ok=True)
     final = base / snapshot_id
@@ -117,6 +120,13 @@ def publish(
     checked = check_binhost(binhost, key.verify_home, key.fingerprint)
     os.replace(repo_dir, incoming / "repo")
     _tar_repo(incoming / "repo", incoming / "repo.tar.gz")
+    if image is not None:
+        if image.resolve().is_relative_to(base.resolve()):  # a published image: link, never move
+            (incoming / "image").mkdir()
+            for item in image.iterdir():
+                _link_or_copy(item, incoming / "image" / item.name)
+        else:
+            os.replace(image, incoming / "image")
     meta = {
         **meta,
         "id": snapshot_id,

@@ -19,6 +19,7 @@ from provision.build.keys import KeyInfo
 from provision.build.settings import RootSpec
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
+from provision.image.pack import merge_argv, merge_into
 from provision.portage.prefix import Prefix
 from provision.portage.render import BuildContext, Signing, render_all, render_repos_conf
 from provision.profiles.model import Profile
@@ -29,6 +30,7 @@ STAGE_PKGDIR = "/var/cache/binpkgs"
 STAGE_DISTDIR = "/var/cache/distfiles"
 STAGE_REPOS = "/var/db/repos"
 STAGE_KEYS = "/var/lib/provision/keys"
+STAGE_IMAGE = "/var/tmp/provision-image"
 DISTCC_MASQUERADE = "/usr/lib/distcc"  # Debian's compiler links (Gentoo: /usr/lib/distcc/bin)
 STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -64,6 +66,10 @@ class BuildRoot(Protocol):
 
     def tool(self, mounts: Mounts, name: str, args: list[str], log_path: Path) -> Result:
         """Run another Portage program (emaint...) in the root; raises CommandError on failure."""
+
+    def merge_image(self, mounts: Mounts, image_root: Path, world: str, log_path: Path) -> None:
+        """Merge @system + the world set from the staging PKGDIR into the empty image_root
+        (binary packages only), as Portage merges into any ROOT."""
 
 
 def make_root(spec: RootSpec) -> BuildRoot:
@@ -132,6 +138,11 @@ class PrefixRoot:
 
     def tool(self, mounts: Mounts, name: str, args: list[str], log_path: Path) -> Result:
         return Prefix(mounts.root).run(name, args, log_path=log_path, timeout=None)
+
+    def merge_image(self, mounts: Mounts, image_root: Path, world: str, log_path: Path) -> None:
+        merge_into(
+            Prefix(mounts.root), image_root, pkgdir=mounts.pkgdir, world=world, log_path=log_path
+        )
 
 
 class StageRoot:
@@ -242,6 +253,18 @@ class StageRoot:
         repos = mounts.root / "etc/portage/repos.conf/provision.conf"
         return run(
             [*self.bwrap_argv(mounts, repos.read_text()), name, *args],
+            env={},
+            log_path=log_path,
+            timeout=None,
+        )
+
+    def merge_image(self, mounts: Mounts, image_root: Path, world: str, log_path: Path) -> None:
+        write_atomic(image_root / "var/lib/portage/world", world)
+        repos = mounts.root / "etc/portage/repos.conf/provision.conf"
+        argv = self.bwrap_argv(mounts, repos.read_text(), {"ROOT": STAGE_IMAGE})
+        # bwrap applies binds in order: the image directory goes in after the root itself
+        run(
+            [*argv[:4], "--bind", str(image_root), STAGE_IMAGE, *argv[4:], "emerge", *merge_argv()],
             env={},
             log_path=log_path,
             timeout=None,

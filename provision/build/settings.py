@@ -5,6 +5,7 @@ sync_interval = 3600   # seconds between passes of `provision build --forever`
 jobs = 1               # emerge --jobs
 root = "prefix"        # default build root kind: prefix | stage
 distcc_hosts = ["10.0.0.5/4", "10.0.0.6:3632/8"]   # FEATURES=distcc with these DISTCC_HOSTS
+images = true          # also publish each profile's system image (system.tar.zst)
 [profile.server-amd64]
 root = "stage"
 stage = "/srv/stages/stage3-amd64-openrc.tar.xz"
@@ -20,7 +21,7 @@ from typing import Any
 from provision.errors import ConfigError
 
 ROOT_KINDS = ("prefix", "stage")
-KEYS = ("keep", "sync_interval", "jobs", "root", "stage", "profile", "distcc_hosts")
+KEYS = ("keep", "sync_interval", "jobs", "root", "stage", "profile", "distcc_hosts", "images")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class BuildSettings:
     root: RootSpec = field(default_factory=RootSpec)
     per_profile: dict[str, RootSpec] = field(default_factory=dict)
     distcc_hosts: tuple[str, ...] = ()
+    images: bool = True
 
     def root_for(self, profile: str) -> RootSpec:
         return self.per_profile.get(profile, self.root)
@@ -70,6 +72,12 @@ def _root(where: str, table: dict[str, Any], base: Path) -> RootSpec:
         return RootSpec(kind, (base / stage) if stage else None)
     except ConfigError as exc:
         raise ConfigError(f"{where}.{exc.where}".lstrip("."), exc.message) from None
+
+
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(where, f"expected true or false, got {value!r}")
+    return value
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
@@ -101,6 +109,7 @@ def parse_settings(text: str, where: str, base: Path) -> BuildSettings:
             root=_root("", top, base),
             per_profile={n: _root(f"profile.{n}", t, base) for n, t in profiles.items()},
             distcc_hosts=_hosts(raw.get("distcc_hosts", [])),
+            images=_bool("images", raw.get("images", True)),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.where}", exc.message) from None

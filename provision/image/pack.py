@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +76,8 @@ def pack_argv(root: Path, out: Path) -> list[str]:
 
 
 def build_image(
-    prefix: Prefix,
+    merge: Callable[[Path], None],
     *,
-    pkgdir: Path,
-    world: str,
     out_dir: Path,
     key: KeyInfo,
     work: Path,
@@ -86,12 +85,13 @@ def build_image(
     snapshot: str = "",
     chunk_size: int = DEFAULT_CHUNK,
 ) -> ImageFiles:
-    """Merge, pack, describe and sign an image into out_dir (complete files, or none)."""
+    """Merge (merge(empty_root) installs the system), pack, describe and sign an image into
+    out_dir (complete files, or none)."""
     root = work / "root"
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    merge_into(prefix, root, pkgdir=pkgdir, world=world, log_path=work / "merge.log")
+    merge(root)
     final = files_in(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_image = work / IMAGE_NAME

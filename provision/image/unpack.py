@@ -23,13 +23,19 @@ from provision.run import run, run_feeding
 STAGING = ".provision-image-staging"
 
 
+SNAPSHOT_HEADER = "X-Provision-Snapshot"
+
+
 @contextmanager
-def open_source(source: str, name: str) -> Iterator[BinaryIO]:
-    """A file in a directory (an offline medium) or a URL, opened for streaming."""
+def open_source(source: str, name: str, seen: dict[str, str] | None = None) -> Iterator[BinaryIO]:
+    """A file in a directory (an offline medium) or a URL, opened for streaming.  `seen`
+    receives the snapshot id a provision server names in its response."""
     if source.startswith(("http://", "https://")):
         url = source.rstrip("/") + "/" + name
         try:
             with urllib.request.urlopen(url, timeout=60) as resp:
+                if seen is not None and resp.headers.get(SNAPSHOT_HEADER):
+                    seen["snapshot"] = resp.headers[SNAPSHOT_HEADER]
                 yield resp
         except urllib.error.URLError as exc:
             raise ImageError(f"cannot fetch {url}: {exc.reason}") from exc
@@ -42,12 +48,20 @@ def open_source(source: str, name: str) -> Iterator[BinaryIO]:
             raise ImageError(f"{path}: no such image file") from exc
 
 
-def fetch_manifest(source: str, verify_home: Path) -> Manifest:
+def pinned(source: str, snapshot: str) -> str:
+    """Pure: a ".../current" image URL turned into the snapshot's own, so that the image read
+    next belongs to the manifest just verified even if `current` flips in between."""
+    if snapshot and source.rstrip("/").endswith("/current"):
+        return source.rstrip("/")[: -len("current")] + snapshot
+    return source
+
+
+def fetch_manifest(source: str, verify_home: Path, seen: dict[str, str] | None = None) -> Manifest:
     """The image's manifest, after its detached signature has been checked against verify_home."""
     with tempfile.TemporaryDirectory(prefix="provision-image-") as tmp:
         paths = {}
         for name in (f"{IMAGE_NAME}.manifest", f"{IMAGE_NAME}.manifest.asc"):
-            with open_source(source, name) as src, open(Path(tmp) / name, "wb") as dst:
+            with open_source(source, name, seen) as src, open(Path(tmp) / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             paths[name] = Path(tmp) / name
         try:
@@ -88,7 +102,9 @@ def extract_argv(directory: Path) -> list[str]:
 
 def install_image(source: str, target: Path, verify_home: Path) -> Manifest:
     """Verify and extract the image at source (URL or directory) into the target root."""
-    manifest = fetch_manifest(source, verify_home)
+    seen: dict[str, str] = {}
+    manifest = fetch_manifest(source, verify_home, seen)
+    source = pinned(source, seen.get("snapshot", ""))
     staging = target / STAGING
     if staging.exists():
         shutil.rmtree(staging)  # a previous, interrupted attempt

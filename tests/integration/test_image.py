@@ -56,9 +56,11 @@ def test_image_equals_per_package_merge(tmp_path: Path, profiles_dir: Path) -> N
     try:
         world = render_world(profile)
         out = tmp_path / "snapshot" / "image"
-        files = build_image(
-            builder, pkgdir=pkgdir, world=world, out_dir=out, key=key, work=tmp_path / "work"
-        )
+
+        def merge(root: Path) -> None:
+            merge_into(builder, root, pkgdir=pkgdir, world=world, log_path=tmp_path / "m.log")
+
+        files = build_image(merge, out_dir=out, key=key, work=tmp_path / "work")
         assert files == files_in(out) and files.signature.read_text().startswith(
             "-----BEGIN PGP SIGNATURE"
         )

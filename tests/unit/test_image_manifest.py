@@ -6,6 +6,7 @@ import re
 import pytest
 
 from provision.image.manifest import ImageError, Manifest, describe, verified_chunks
+from provision.image.unpack import pinned
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
@@ -61,3 +62,16 @@ def test_corrupt_chunk_yields_nothing_of_it() -> None:
 def test_bad_manifests(text: str, message: str) -> None:
     with pytest.raises(ImageError, match=message):
         Manifest.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("source", "snapshot", "expected"),
+    [
+        ("http://s/image/p/current", "20261121T1-ab", "http://s/image/p/20261121T1-ab"),
+        ("http://s/image/p/current/", "x", "http://s/image/p/x"),
+        ("http://s/image/p/current", "", "http://s/image/p/current"),
+        ("/media/offline/image", "x", "/media/offline/image"),
+    ],
+)
+def test_pinned(source: str, snapshot: str, expected: str) -> None:
+    assert pinned(source, snapshot) == expected

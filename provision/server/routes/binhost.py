@@ -3,6 +3,7 @@
     GET /binhost/<profile>/<path>           the current snapshot's PKGDIR (Packages, GPKGs)
     GET /repo/<profile>/snapshot.tar.gz     the repository snapshot those packages came from
     GET /repo/<profile>/<id>.tar.gz         the same for a given snapshot
+    GET /image/<profile>/<id|current>/<f>   the snapshot's system image (issue 12)
     GET /key.asc                            the public key clients verify packages with
 Every answer from a snapshot carries X-Provision-Snapshot: <id>.  The current link is resolved
 per request, so a flip is visible at once and a response never mixes two snapshots' files.
@@ -75,3 +76,16 @@ def public_key() -> Response:
     except ProvisionError:
         abort(404)
     return Response(export_public_key(info), mimetype="application/pgp-keys")
+
+
+IMAGE_FILES = ("system.tar.zst", "system.tar.zst.manifest", "system.tar.zst.manifest.asc")
+
+
+@bp.get("/image/<profile>/<snapshot>/<name>")
+def image_file(profile: str, snapshot: str, name: str) -> Response:
+    """The system image of a snapshot ("current" or an id): installers read the manifest from
+    current, then pin the image to the snapshot the X-Provision-Snapshot header names."""
+    if name not in IMAGE_FILES:
+        abort(404)
+    snap = _snapshot(profile, "" if snapshot == "current" else snapshot)
+    return _send(snap, snap / "image" / name)
