@@ -1,40 +1,212 @@
-"""`provision serve`: the HTTP server (waitress) with every blueprint mounted."""
+"""`provision serve`: the whole server on an embedded default.
+
+Always: the HTTP server (waitress) with every blueprint mounted — the web UI, the admin and
+installer APIs, the binhost snapshots and boot files — SQLite in the data dir, and the
+image-order worker.  Optional parts start when their module exists and they are configured:
+
+- the builder loop (provision.build.builder): on by default, `--no-build` to leave it off;
+- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf.
+Each part logs one line saying whether it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from provision.cli import Context
-from provision.errors import ConfigError
+from provision.errors import ConfigError, ProvisionError
+from provision.server import services
 from provision.server.app import create_app
-from provision.server.settings import load_settings
+from provision.server.images import ImageMaker, OrderWorker, images_dir
+from provision.server.orders import load_config
+from provision.server.settings import ServerSettings, load_settings
+
+log = logging.getLogger("provision.serve")
+Stop = Callable[[], None]
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the provisioning server")
-    p.add_argument("--listen", default="", help="ADDR:PORT to listen on (default 127.0.0.1:8080)")
+    p.add_argument(
+        "--listen", default="", help="ADDR:PORT to listen on (default 127.0.0.1:8080; port 0: any)"
+    )
     p.add_argument("--base-url", default="", help="URL clients use to reach this server")
+    p.add_argument("--threads", type=int, default=16, help="HTTP worker threads (default 16)")
+    p.add_argument("--no-build", action="store_true", help="do not run the builder loop")
+    p.add_argument("--tftp", default="", metavar="ADDR:PORT", help="serve DATA_DIR/tftp by TFTP")
+    p.add_argument(
+        "--dnsmasq", action="store_true", help="run dnsmasq with DATA_DIR/dnsmasq-pxe.conf"
+    )
     p.set_defaults(func=cmd_serve)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError("--listen", f"{listen!r} is not ADDR:PORT (e.g. 0.0.0.0:8080)")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ProvisionError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+def _module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def start_builder(settings: ServerSettings) -> Stop | None:
+    if not _module("provision.build.builder"):
+        log.warning("builder: not available (provision.build.builder missing)")
+        return None
+    from provision.build.builder import Builder
+    from provision.build.layout import DataLayout
+    from provision.build.settings import load_settings as load_build_settings
+    from provision.profiles import ProfileSet
+
+    build_settings = load_build_settings(DataLayout(settings.data_dir).settings_file)
+    builder = Builder(settings.data_dir, ProfileSet(settings.profiles_dir), build_settings)
+
+    def run() -> None:
+        try:
+            builder.forever([])
+        except ProvisionError as exc:
+            log.error("builder: stopped: %s", exc)
+
+    threading.Thread(target=run, name="builder", daemon=True).start()
+    print("provision: builder loop running (every profile; --no-build to disable)", flush=True)
+    return None  # a pass in flight is not interrupted: the state machine recovers on restart
+
+
+def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
+    if not listen:
+        log.info("tftp: not started (pass --tftp ADDR:PORT)")
+        return None
+    if not _module("pxe.tftp"):
+        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+    from pxe.tftp import TftpServer
+
+    host, port = split_listen(listen)
+    server = TftpServer(settings.data_dir / "tftp")
+    addr = server.start(host, port)
+    print(
+        f"provision: tftp on {addr[0]}:{addr[1]} serving {settings.data_dir / 'tftp'}", flush=True
+    )
+    return server.stop
+
+
+def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
+    if not enabled:
+        log.info("dnsmasq: not started (pass --dnsmasq)")
+        return None
+    if not _module("pxe.dnsmasq"):
+        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+    from pxe.dnsmasq import CONFIG_NAME, check_config, run_dnsmasq
+
+    config = settings.data_dir / CONFIG_NAME
+    if not config.is_file():
+        raise ConfigError(str(config), "no dnsmasq config (write it with the pxe commands first)")
+    check_config(config)
+
+    def run() -> None:
+        try:
+            run_dnsmasq(config, settings.data_dir / "dnsmasq.log")
+        except ProvisionError as exc:
+            log.error("dnsmasq: %s", exc)
+
+    threading.Thread(target=run, name="dnsmasq", daemon=True).start()
+    print(f"provision: dnsmasq running with {config}", flush=True)
+    return None
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    if ctx.verbose < 2:
+        logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
     settings = load_settings(
         ctx.data_dir, ctx.profiles_dir, listen=args.listen, base_url=args.base_url
     )
     host, port = split_listen(settings.listen)
+    order_config = load_config(settings.data_dir)  # a bad orders.toml fails here, not later
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    if not args.base_url and settings.base_url == ServerSettings.base_url:
+        # the default base URL follows the address actually bound (port 0: an ephemeral port)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        settings = dataclasses.replace(settings, base_url=f"http://{shown}:{port}")
     app = create_app(settings)
-    import waitress
-
-    print(
-        f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url})", flush=True
+    worker = OrderWorker(
+        services.orders(app),
+        ImageMaker(settings.data_dir, settings.profiles_dir, settings.base_url),
+        images_dir(settings.data_dir),
+        order_config,
+        settings.base_url,
     )
-    waitress.serve(app, host=host, port=port, threads=16, ident="provision")
+    services.attach_worker(app, worker)
+    worker.start()
+    stops: list[Stop] = [worker.stop]
+    if not settings.admin_password_hash:
+        print("provision: no admin password set: run `provision admin-password`", flush=True)
+    try:
+        for stop in (
+            start_tftp(settings, args.tftp),
+            start_dnsmasq(settings, args.dnsmasq),
+            None if args.no_build else start_builder(settings),
+        ):
+            if stop is not None:
+                stops.append(stop)
+        if args.no_build:
+            log.info("builder: not started (--no-build)")
+        import waitress
+
+        server = waitress.create_server(
+            app,
+            sockets=[sock],
+            threads=args.threads,
+            connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
+            ident="provision",
+            clear_untrusted_proxy_headers=True,
+        )
+
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_term)
+        print(
+            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url})",
+            flush=True,
+        )
+        try:
+            server.run()  # returns on SIGTERM / Ctrl-C (waitress handles KeyboardInterrupt)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            print("provision: stopping", flush=True)
+            server.close()
+    finally:
+        for stop in reversed(stops):
+            stop()
+        services.close_services(app)
+        sock.close()
     return 0

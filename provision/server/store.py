@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS events (
     log_tail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_mac ON events(mac, id);
+CREATE TABLE IF NOT EXISTS host_settings (
+    mac TEXT NOT NULL REFERENCES hosts(mac) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (mac, key)
+);
 """
 
 
@@ -220,6 +226,24 @@ class Store:
     def delete_host(self, mac: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM hosts WHERE mac = ?", (normalize_mac(mac),))
+
+    def set_host_setting(self, mac: str, key: str, value: str) -> None:
+        """A per-host install setting (root_password_hash, ssh_authorized_keys, network)."""
+        mac = normalize_mac(mac)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM hosts WHERE mac = ?", (mac,)).fetchone() is None:
+                raise NotFound(f"unknown host {mac}")
+            db.execute(
+                "INSERT OR REPLACE INTO host_settings (mac, key, value) VALUES (?, ?, ?)",
+                (mac, key, value),
+            )
+
+    def host_settings(self, mac: str) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, value FROM host_settings WHERE mac = ?", (normalize_mac(mac),)
+            ).fetchall()
+        return {r["key"]: r["value"] for r in rows}
 
     # --- events ------------------------------------------------------------------------
     def add_event(

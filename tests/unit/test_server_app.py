@@ -36,7 +36,12 @@ def test_healthz(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.0.0.0:80", ("0.0.0.0", 80)), (":8080", ("0.0.0.0", 8080)), ("[::1]:9", ("::1", 9))],
+    [
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        (":8080", ("0.0.0.0", 8080)),
+        ("[::1]:9", ("::1", 9)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),  # port 0: any free port
+    ],
 )
 def test_split_listen(text: str, expected: tuple[str, int]) -> None:
     assert split_listen(text) == expected

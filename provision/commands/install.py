@@ -1,0 +1,153 @@
+"""`provision install`: install a profile onto a disk (in the live environment, or from a
+running system into any target root).  See docs/install.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from provision.cli import Context
+from provision.errors import ConfigError, InstallError
+from provision.install import disks as disklib
+from provision.install import steps
+from provision.install.config import InstallConfig, config_document, parse_config
+from provision.install.events import Events
+from provision.install.fetch import get_json
+from provision.install.runner import Options, install
+from provision.profiles import ProfileSet
+from provision.profiles.model import Firmware
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("install", help="install a profile onto a disk (the installer)")
+    p.add_argument(
+        "--server", default="", help="server URL (default: provision.server= on /proc/cmdline)"
+    )
+    p.add_argument(
+        "--host",
+        default="",
+        help="host id/MAC (default: provision.host=, else the first NIC's MAC)",
+    )
+    p.add_argument("--token", default="", help="the host's token (default: provision.token=)")
+    p.add_argument(
+        "--profile", default="", help="install this profile from --profiles-dir (no server needed)"
+    )
+    p.add_argument(
+        "--source-url", default="", help="with --profile: the server's base URL for binhost/key"
+    )
+    p.add_argument("--stage-url", default="", help="with --profile: the stage tarball URL")
+    p.add_argument(
+        "--repo-url", default="", help="with --profile: the repository snapshot tarball URL"
+    )
+    p.add_argument("--hostname", default="", help="with --profile: the new system's host name")
+    p.add_argument(
+        "--target", type=Path, default=Path("/mnt/gentoo"), help="target root (default /mnt/gentoo)"
+    )
+    p.add_argument("--disk", default="", help="use this disk (overrides the profile's disk.select)")
+    p.add_argument("--wipe", action="store_true", help="allow wiping a disk that holds partitions")
+    p.add_argument("--allow-removable", action="store_true", help="removable disks are candidates")
+    p.add_argument(
+        "--firmware",
+        choices=("bios", "uefi"),
+        help="override the firmware (default: profile, auto-detected)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan and the commands, touch nothing"
+    )
+    p.add_argument("--no-unmount", action="store_true", help="leave the target mounted at the end")
+    p.add_argument(
+        "--steps",
+        default="",
+        help=f"run only these steps (comma-separated; default all: {','.join(steps.ORDER)})",
+    )
+    p.add_argument("--cmdline", type=Path, default=Path("/proc/cmdline"), help=argparse.SUPPRESS)
+    p.add_argument("--list-disks", action="store_true", help="list the disks udev sees and exit")
+    p.add_argument("--record-udev", type=Path, help="write udev records of block devices (JSON)")
+    p.set_defaults(func=cmd_install)
+
+
+def parse_cmdline(text: str) -> dict[str, str]:
+    """provision.KEY=VALUE words of a kernel command line → {KEY: VALUE} (pure)."""
+    out = {}
+    for word in text.split():
+        key, sep, value = word.partition("=")
+        if sep and key.startswith("provision."):
+            out[key[len("provision.") :]] = value
+    return out
+
+
+def first_mac(net: Path = Path("/sys/class/net")) -> str:
+    for dev in sorted(net.iterdir()) if net.is_dir() else []:
+        addr = (dev / "address").read_text().strip() if (dev / "address").is_file() else ""
+        if dev.name != "lo" and addr and addr != "00:00:00:00:00:00":
+            return addr
+    return ""
+
+
+def cmd_install(ctx: Context, args: argparse.Namespace) -> int:
+    if args.record_udev:
+        args.record_udev.write_text(disklib.dump_records(disklib.records_from_udev()))
+        return 0
+    found = disklib.scan(ignore_under=os.path.realpath(args.target))
+    if args.list_disks:
+        for disk in found:
+            why = disklib.reject_reason(
+                disk, min_size=0, allow_removable=args.allow_removable, by_path=False
+            )
+            print(f"{disk.describe():60} {'candidate' if not why else 'no: ' + why}")
+        return 0
+    config = load_config(ctx, args)
+    events = Events(url=config.events_url, token=config.token)
+    options = Options(
+        target=args.target,
+        disk=args.disk,
+        wipe=args.wipe,
+        allow_removable=args.allow_removable,
+        firmware=Firmware(args.firmware) if args.firmware else None,
+        dry_run=args.dry_run,
+        unmount=not args.no_unmount,
+    )
+    cmdline = parse_cmdline(args.cmdline.read_text()) if args.cmdline.is_file() else {}
+    chosen = args.steps or cmdline.get("steps", "")
+    names = [n.strip() for n in chosen.split(",") if n.strip()] or list(steps.ORDER)
+    unknown = [n for n in names if n not in steps.ORDER]
+    if unknown:
+        raise ConfigError("--steps", f"unknown steps {unknown} (known: {', '.join(steps.ORDER)})")
+    install(config, options, found, events, [steps.load(n) for n in steps.ORDER if n in names])
+    return 0
+
+
+def load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
+    cmdline = parse_cmdline(args.cmdline.read_text()) if args.cmdline.is_file() else {}
+    if args.profile:
+        profile = ProfileSet(ctx.profiles_dir).get(args.profile)
+        base = args.source_url
+        doc = config_document(
+            host_id=args.host or first_mac() or "local",
+            hostname=args.hostname or "gentoo",
+            profile=profile,
+            settings={},
+            base_url=base,
+            wipe=args.wipe,
+            stage_url=args.stage_url,
+            repo_url=args.repo_url,
+        )
+        doc["events_url"] = ""
+        if not base:
+            doc["sources"]["binhost_url"] = doc["sources"]["key_url"] = ""
+        return parse_config(json.loads(json.dumps(doc)))
+    server = args.server or cmdline.get("server", "")
+    if not server:
+        raise ConfigError(
+            "--server", "no server: pass --server URL or boot with provision.server=URL"
+        )
+    host = args.host or cmdline.get("host", "") or first_mac()
+    if not host:
+        raise InstallError("no host id: pass --host MAC or boot with provision.host=MAC")
+    token = args.token or cmdline.get("token", "")
+    url = f"{server.rstrip('/')}/api/v1/hosts/{host}/config"
+    print(f"provision-install: fetching {url}", flush=True)
+    return parse_config(get_json(url, token), token=token)

@@ -1,0 +1,1 @@
+"""The installer: disks (pyudev) → partition plan → resumable steps into a target root."""

@@ -1,0 +1,171 @@
+"""What the installer is told to do: the server's config document, validated into InstallConfig.
+
+The server renders the document with `config_document()` (GET /api/v1/hosts/<mac>/config); the
+installer parses it with `parse_config()`.  The same model is built from local files when an
+admin installs from a running system (`provision install --profile NAME ...`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from provision.errors import ConfigError
+from provision.install.render import Network
+from provision.profiles.model import Profile
+
+SETTING_KEYS = ("root_password_hash", "ssh_authorized_keys", "network")
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    hostname: str = "gentoo"
+    root_password_hash: str = ""
+    ssh_authorized_keys: tuple[str, ...] = ()
+    network: Network = dataclasses.field(default_factory=Network)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the installer fetches things (all on the provision server)."""
+
+    binhost_url: str = ""  # .../binhost/<profile>/  (Packages index + GPKGs)
+    key_url: str = ""  # the server's public signing key (ASCII armour)
+    key_fingerprint: str = ""  # pin (optional): refuse any other key
+    stage_url: str = ""  # stage tarball; <url>.sha512 + <url>.sha512.asc next to it
+    repo_url: str = ""  # tarball of the ebuild-repository snapshot matching the binhost
+
+
+@dataclass(frozen=True)
+class InstallConfig:
+    host_id: str  # the MAC address (or another stable id) this install is for
+    profile: Profile
+    settings: HostSettings
+    sources: Sources
+    wipe: bool = False
+    events_url: str = ""  # POST target for events ("" = print only)
+    token: str = ""
+
+    @property
+    def seed(self) -> str:
+        """Stable per (host, profile): derives the disk id and filesystem UUIDs."""
+        return f"{self.host_id}/{self.profile.name}"
+
+
+def config_document(
+    *,
+    host_id: str,
+    hostname: str,
+    profile: Profile,
+    settings: dict[str, str],
+    base_url: str,
+    wipe: bool,
+    stage_url: str = "",
+    repo_url: str = "",
+    key_fingerprint: str = "",
+) -> dict[str, Any]:
+    """The JSON the server returns to an installing host (pure)."""
+    base = base_url.rstrip("/")
+    return {
+        "host": {"id": host_id, "hostname": hostname, "wipe": wipe},
+        "profile": dataclasses.asdict(profile),
+        "settings": {k: settings[k] for k in SETTING_KEYS if k in settings},
+        "sources": {
+            "binhost_url": f"{base}/binhost/{profile.name}/",
+            "key_url": f"{base}/key.asc",
+            "key_fingerprint": key_fingerprint,
+            "stage_url": stage_url,
+            "repo_url": repo_url,
+        },
+        "events_url": f"{base}/api/v1/hosts/{host_id}/events",
+    }
+
+
+def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
+    """Validate the server's document (ConfigError naming the field on bad input)."""
+    d = _obj("config", doc)
+    host = _obj("host", d.get("host", {}))
+    settings = _obj("settings", d.get("settings", {}))
+    sources = _obj("sources", d.get("sources", {}))
+    keys = settings.get("ssh_authorized_keys", "")
+    if not isinstance(keys, str):
+        raise ConfigError("settings.ssh_authorized_keys", "expected text, one key per line")
+    return InstallConfig(
+        host_id=_str("host.id", host.get("id", "")) or "unknown",
+        profile=profile_from_dict(d.get("profile")),
+        settings=HostSettings(
+            hostname=_str("host.hostname", host.get("hostname", "")) or "gentoo",
+            root_password_hash=_str(
+                "settings.root_password_hash", settings.get("root_password_hash", "")
+            ),
+            ssh_authorized_keys=tuple(k.strip() for k in keys.splitlines() if k.strip()),
+            network=Network.parse(_str("settings.network", settings.get("network", "dhcp"))),
+        ),
+        sources=Sources(
+            **{
+                f.name: _str(f"sources.{f.name}", sources.get(f.name, ""))
+                for f in dataclasses.fields(Sources)
+            }
+        ),
+        wipe=bool(host.get("wipe", False)),
+        events_url=_str("events_url", d.get("events_url", "")),
+        token=token,
+    )
+
+
+def _obj(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(where, "expected an object")
+    return value
+
+
+def _str(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(where, "expected a string")
+    return value
+
+
+# --- Profile from its asdict() form ----------------------------------------------------------
+def profile_from_dict(data: Any) -> Profile:
+    """Rebuild a Profile from dataclasses.asdict(profile) (as sent by the server)."""
+    try:
+        result = _build(Profile, data, "profile")
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError("profile", f"not a valid profile document: {exc}") from exc
+    assert isinstance(result, Profile)
+    return result
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        obj = _obj(where, value)
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        unknown = set(obj) - known
+        if unknown:
+            raise ConfigError(where, f"unknown keys {sorted(unknown)}")
+        return tp(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in obj.items()})
+    if origin is tuple:
+        (item, _) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(where, "expected a list")
+        return tuple(_build(item, v, f"{where}[]") for v in value)
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        return {str(k): _build(vt, v, f"{where}.{k}") for k, v in _obj(where, value).items()}
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _build(next(a for a in typing.get_args(tp) if a is not type(None)), value, where)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    if tp in (str, int, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(where, f"expected {tp.__name__}")
+        return value
+    raise ConfigError(where, f"unsupported type {tp!r}")

@@ -1,0 +1,127 @@
+"""Config-merge reports hosts send after `provision etc-merge` (format provision-etc-merge/1),
+kept per host in the server's SQLite file and shown on the host page."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provision.errors import ConfigError
+from provision.server.store import normalize_mac
+
+MAX_BYTES = 512 * 1024
+KEEP = 20  # reports kept per host
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS merge_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mac TEXT NOT NULL,
+    received REAL NOT NULL,
+    applied INTEGER NOT NULL,
+    pending INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS merge_reports_mac ON merge_reports(mac, id);
+"""
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    id: int
+    mac: str
+    received: float
+    applied: int
+    pending: int
+    body: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "mac": self.mac,
+            "received": self.received,
+            "applied": self.applied,
+            "pending": self.pending,
+            "report": self.body,
+        }
+
+
+def validate_report(data: Any) -> dict[str, Any]:
+    """The boundary check: a JSON object with a files list and a pending list of paths."""
+    if not isinstance(data, dict):
+        raise ConfigError("report", "expected a JSON object")
+    files = data.get("files", [])
+    pending = data.get("pending", [])
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise ConfigError("report.files", "expected a list of objects")
+    if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
+        raise ConfigError("report.pending", "expected a list of paths")
+    fmt = data.get("format", "")
+    if fmt and not str(fmt).startswith("provision-etc-merge/"):
+        raise ConfigError("report.format", f"{fmt!r} is not a provision-etc-merge report")
+    return data
+
+
+class MergeReports:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> MergeReports:
+        return cls(data_dir / "provision.sqlite")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, mac: str, report: dict[str, Any]) -> MergeReport:
+        mac = normalize_mac(mac)
+        body = validate_report(report)
+        files = body.get("files", [])
+        pending = len(body.get("pending", []))
+        applied = body.get("applied", len(files) - pending)
+        if not isinstance(applied, int):
+            applied = len(files) - pending
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO merge_reports (mac, received, applied, pending, body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (mac, time.time(), applied, pending, json.dumps(body)),
+            )
+            self._db.execute(
+                "DELETE FROM merge_reports WHERE mac = ? AND id NOT IN"
+                " (SELECT id FROM merge_reports WHERE mac = ? ORDER BY id DESC LIMIT ?)",
+                (mac, mac, KEEP),
+            )
+            row = self._db.execute(
+                "SELECT * FROM merge_reports WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return _report(row)
+
+    def for_host(self, mac: str) -> list[MergeReport]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM merge_reports WHERE mac = ? ORDER BY id DESC", (normalize_mac(mac),)
+            ).fetchall()
+        return [_report(r) for r in rows]
+
+
+def _report(row: sqlite3.Row) -> MergeReport:
+    return MergeReport(
+        id=row["id"],
+        mac=row["mac"],
+        received=row["received"],
+        applied=row["applied"],
+        pending=row["pending"],
+        body=json.loads(row["body"]),
+    )

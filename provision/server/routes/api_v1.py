@@ -1,0 +1,140 @@
+"""The installer's API (Bearer token = the host's token from the store).
+
+GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things
+POST /api/v1/hosts/<mac>/events     {kind, step, message, progress, log_tail}; kind=start marks
+                                    the host installing, finish installed (boot-once local
+                                    boot), failure failed
+GET  /api/v1/files/<profile>/<name> the profile's install files from DATA_DIR/install/<profile>/
+                                    (stage tarball + .sha512 + .sha512.asc, repo.tar)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, jsonify, request, send_from_directory
+from flask.typing import ResponseReturnValue
+
+from provision.build.publish import current_snapshot
+from provision.errors import ConfigError, ProvisionError
+from provision.install.config import config_document
+from provision.profiles import ProfileSet
+from provision.server import services
+from provision.server.app import settings_of
+from provision.server.store import Host, HostState, Store
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+EVENT_KINDS = ("start", "progress", "finish", "failure", "log")
+STAGE_NAMES = ("stage.tar.xz", "stage.tar.zst", "stage.tar.gz", "stage.tar")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def store_of(app: Flask) -> Store:
+    """The app's one host store (shared with the web UI through provision.server.services)."""
+    return services.store(app)
+
+
+def _error(status: int, message: str) -> ResponseReturnValue:
+    return jsonify({"error": message}), status
+
+
+def _authorized_host(mac: str) -> Host | ResponseReturnValue:
+    store = store_of(current_app)
+    try:
+        host = store.find_host(mac)
+    except ConfigError as exc:
+        return _error(400, str(exc))
+    auth = request.headers.get("Authorization", "")
+    token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+    if host is None or not token or token != host.token:
+        return _error(401, "unknown host or bad token")
+    return host
+
+
+def install_dir(data_dir: Path, profile: str) -> Path:
+    return data_dir / "install" / profile
+
+
+@bp.get("/hosts/<mac>/config")
+def host_config(mac: str) -> ResponseReturnValue:
+    host = _authorized_host(mac)
+    if not isinstance(host, Host):
+        return host
+    settings = settings_of(current_app)
+    if not host.profile:
+        return _error(409, f"host {host.mac} has no profile yet (choose one on the server)")
+    try:
+        profile = ProfileSet(settings.profiles_dir).get(host.profile)
+    except ProvisionError as exc:
+        return _error(409, str(exc))
+    base = settings.base_url.rstrip("/")
+    files = install_dir(settings.data_dir, profile.name)
+    stage = next((n for n in STAGE_NAMES if (files / n).is_file()), "")
+    fpr_file = settings.data_dir / "keys" / "fingerprint"
+    doc: dict[str, Any] = config_document(
+        host_id=host.mac,
+        hostname=host.hostname,
+        profile=profile,
+        settings=store_of(current_app).host_settings(host.mac),
+        base_url=base,
+        wipe=host.wipe,
+        stage_url=f"{base}/api/v1/files/{profile.name}/{stage}" if stage else "",
+        repo_url=_repo_url(settings.data_dir, base, profile.name),
+        key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
+    )
+    return jsonify(doc)
+
+
+def _repo_url(data_dir: Path, base: str, profile: str) -> str:
+    """The ebuild-repository snapshot matching the binhost: the published one (binhost
+    blueprint), else a repo.tar put beside the stage."""
+    if current_snapshot(data_dir, profile) is not None:
+        return f"{base}/repo/{profile}/snapshot.tar.gz"
+    if (install_dir(data_dir, profile) / "repo.tar").is_file():
+        return f"{base}/api/v1/files/{profile}/repo.tar"
+    return ""
+
+
+@bp.post("/hosts/<mac>/events")
+def host_event(mac: str) -> ResponseReturnValue:
+    host = _authorized_host(mac)
+    if not isinstance(host, Host):
+        return host
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("kind") not in EVENT_KINDS:
+        return _error(400, f"expected a JSON object with kind in {', '.join(EVENT_KINDS)}")
+    progress = body.get("progress")
+    if progress is not None and not isinstance(progress, (int, float)):
+        return _error(400, "progress: expected a number")
+    fields = {k: body.get(k, "") for k in ("step", "message", "log_tail")}
+    if not all(isinstance(v, str) for v in fields.values()):
+        return _error(400, "step, message and log_tail must be strings")
+    store = store_of(current_app)
+    event = store.add_event(
+        host.mac,
+        body["kind"],
+        step=fields["step"],
+        message=fields["message"],
+        progress=None if progress is None else float(progress),
+        log_tail=fields["log_tail"],
+    )
+    new_state = {
+        "start": HostState.INSTALLING,
+        "finish": HostState.INSTALLED,
+        "failure": HostState.FAILED,
+    }.get(body["kind"])
+    if new_state is not None:
+        store.set_state(host.mac, new_state, ip=request.remote_addr or None)
+    return jsonify({"id": event.id}), 201
+
+
+@bp.get("/files/<profile>/<name>")
+def install_file(profile: str, name: str) -> ResponseReturnValue:
+    if not _NAME_RE.match(profile) or not _NAME_RE.match(name):
+        abort(404)
+    directory = install_dir(settings_of(current_app).data_dir, profile)
+    if not (directory / name).is_file():
+        return _error(404, f"no file {name} for profile {profile}")
+    return send_from_directory(directory, name)

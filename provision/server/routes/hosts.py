@@ -1,0 +1,102 @@
+"""Hosts: the list, one host's page (event timeline with log tails, merge reports), and the
+admin's actions: assign a profile, reinstall (boot-once again), forget."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.server import services
+from provision.server.auth import login_required
+from provision.server.store import Host, normalize_mac
+
+bp = Blueprint("hosts", __name__)
+
+
+def _host_or_404(mac: str) -> Host:
+    try:
+        found = services.store().find_host(mac)
+    except ConfigError:
+        abort(404)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.get("/hosts")
+@login_required
+def hosts() -> str:
+    return render_template(
+        "hosts.html", hosts=services.store().hosts(), profiles=services.profiles().names()
+    )
+
+
+@bp.get("/hosts/<mac>")
+@login_required
+def host(mac: str) -> str:
+    h = _host_or_404(mac)
+    return render_template(
+        "host.html",
+        host=h,
+        events=services.store().events(h.mac),
+        reports=services.reports().for_host(h.mac),
+        profiles=services.profiles().names(),
+    )
+
+
+@bp.post("/hosts")
+@login_required
+def add() -> Response:
+    mac = request.form.get("mac", "")
+    try:
+        profile = request.form.get("profile", "")
+        if profile:
+            services.profiles().get(profile)
+        h = services.store().upsert_host(
+            mac,
+            profile=profile or None,
+            hostname=request.form.get("hostname", "").strip().lower() or None,
+        )
+    except ProvisionError as exc:
+        flash(str(exc))
+        return redirect(url_for("hosts.hosts"))
+    flash(f"{h.mac}: profile {h.profile or '(none)'}")
+    return redirect(url_for("hosts.host", mac=h.mac))
+
+
+@bp.post("/hosts/<mac>/assign")
+@login_required
+def assign(mac: str) -> Response:
+    h = _host_or_404(mac)
+    try:
+        profile = request.form.get("profile", "")
+        services.profiles().get(profile)
+        hostname = request.form.get("hostname")
+        services.store().upsert_host(
+            h.mac, profile=profile, hostname=hostname.strip().lower() if hostname else None
+        )
+        flash(f"{h.mac} now uses profile {profile}.")
+    except ProvisionError as exc:
+        flash(str(exc))
+    return redirect(url_for("hosts.host", mac=h.mac))
+
+
+@bp.post("/hosts/<mac>/reinstall")
+@login_required
+def reinstall(mac: str) -> Response:
+    h = _host_or_404(mac)
+    services.store().request_reinstall(h.mac, wipe=request.form.get("wipe", "1") == "1")
+    flash(f"{h.mac} will reinstall at its next network boot.")
+    return redirect(url_for("hosts.host", mac=h.mac))
+
+
+@bp.post("/hosts/<mac>/delete")
+@login_required
+def delete(mac: str) -> Response:
+    try:
+        services.store().delete_host(normalize_mac(mac))
+    except (ConfigError, NotFound):
+        abort(404)
+    flash(f"{mac} forgotten.")
+    return redirect(url_for("hosts.hosts"))
