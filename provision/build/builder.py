@@ -138,6 +138,7 @@ class Builder:
                 self.settings.distcc_hosts,
                 cur,
                 images=self.settings.images,
+                distfiles=self.settings.distfiles,
             )
 
             def report(phase: Phase) -> None:

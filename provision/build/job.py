@@ -11,9 +11,10 @@ import hashlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from provision.build import distfiles
 from provision.build.dedup import seed
 from provision.build.keys import KeyInfo
 from provision.build.layout import DataLayout
@@ -54,6 +55,7 @@ class PassJob:
     distcc_hosts: tuple[str, ...] = ()
     current: Path | None = None  # the published snapshot (to tell whether the set changed)
     images: bool = True  # also make the profile's system image when the package set changed
+    distfiles: dict[str, dict[str, str]] = field(default_factory=dict)  # build.toml [distfiles]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         prev = job.link_dest / repo.name if job.link_dest else None
         sub = snapshot_tree(Path(repo.location), repo_dir / repo.name, prev)
         digest.update(f"{repo.name} {sub}\n".encode())
+    # files for fetch-restricted packages: into DISTDIR, their DIST lines into the snapshot
+    digest.update(
+        distfiles.apply(
+            {r.name: repo_dir / r.name for r in job.profile.repositories},
+            layout.distfiles,
+            job.distfiles,
+        ).encode()
+    )
     repo_digest = digest.hexdigest()
 
     def result(

@@ -6,6 +6,8 @@ jobs = 1               # emerge --jobs
 root = "prefix"        # default build root kind: prefix | stage
 distcc_hosts = ["10.0.0.5/4", "10.0.0.6:3632/8"]   # FEATURES=distcc with these DISTCC_HOSTS
 images = true          # also publish each profile's system image (system.tar.zst)
+[distfiles."sys-kernel/demo-kernel-bin"]   # files for fetch-restricted packages (DISTDIR)
+"demo-kernel-bin-6.1.0.vmlinuz" = "/boot/vmlinuz-*"
 [profile.server-amd64]
 root = "stage"
 stage = "/srv/stages/stage3-amd64-openrc.tar.xz"
@@ -21,7 +23,17 @@ from typing import Any
 from provision.errors import ConfigError
 
 ROOT_KINDS = ("prefix", "stage")
-KEYS = ("keep", "sync_interval", "jobs", "root", "stage", "profile", "distcc_hosts", "images")
+KEYS = (
+    "keep",
+    "sync_interval",
+    "jobs",
+    "root",
+    "stage",
+    "profile",
+    "distcc_hosts",
+    "images",
+    "distfiles",
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class BuildSettings:
     per_profile: dict[str, RootSpec] = field(default_factory=dict)
     distcc_hosts: tuple[str, ...] = ()
     images: bool = True
+    distfiles: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def root_for(self, profile: str) -> RootSpec:
         return self.per_profile.get(profile, self.root)
@@ -72,6 +85,22 @@ def _root(where: str, table: dict[str, Any], base: Path) -> RootSpec:
         return RootSpec(kind, (base / stage) if stage else None)
     except ConfigError as exc:
         raise ConfigError(f"{where}.{exc.where}".lstrip("."), exc.message) from None
+
+
+def _distfiles(value: Any) -> dict[str, dict[str, str]]:
+    allowed = '[distfiles."category/name"] with "file-name" = "/source/path-or-glob"'
+    if not isinstance(value, dict):
+        raise ConfigError("distfiles", f"expected tables ({allowed})")
+    out = {}
+    for package, files in value.items():
+        cat, _, pn = package.partition("/")
+        ok = bool(cat and pn and "/" not in pn) and isinstance(files, dict)
+        if not ok or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in files.items()
+        ):
+            raise ConfigError(f"distfiles.{package}", f"expected {allowed}")
+        out[package] = dict(files)
+    return out
 
 
 def _bool(where: str, value: Any) -> bool:
@@ -110,6 +139,7 @@ def parse_settings(text: str, where: str, base: Path) -> BuildSettings:
             per_profile={n: _root(f"profile.{n}", t, base) for n, t in profiles.items()},
             distcc_hosts=_hosts(raw.get("distcc_hosts", [])),
             images=_bool("images", raw.get("images", True)),
+            distfiles=_distfiles(raw.get("distfiles", {})),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.where}", exc.message) from None

@@ -58,6 +58,20 @@ def demo_settings(data_dir: Path, base_url: str) -> None:
     write_atomic(path, text, mode=0o600)
 
 
+DEMO_BUILD_TOML = """# provision demo: the vm-amd64 profile's prebuilt kernel is this machine's own
+[distfiles."sys-kernel/demo-kernel-bin"]
+"demo-kernel-bin-6.1.0.vmlinuz" = "/boot/vmlinuz-*"
+"demo-kernel-bin-6.1.0.initrd" = "/boot/initrd.img-*"
+"""
+
+
+def demo_build_settings(data_dir: Path) -> None:
+    """build.toml declaring the demo kernel's files, unless the data dir has its own."""
+    path = data_dir / "build.toml"
+    if not path.exists():
+        write_atomic(path, DEMO_BUILD_TOML)
+
+
 def step(ctx: Context, title: str, *argv: str) -> None:
     from provision.cli import main
 
@@ -73,6 +87,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     base_url = f"http://{host}:{port}"
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     demo_settings(ctx.data_dir, base_url)
+    demo_build_settings(ctx.data_dir)
     step(ctx, "binhosts (signed, one per profile)", "build", *profiles)
     step(ctx, "builder status", "status")
     live = ctx.data_dir / "live"

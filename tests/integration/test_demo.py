@@ -18,7 +18,7 @@ def test_demo_builds_everything(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     try:
         out = provision(data, "demo", "--live", "marker", "--no-serve").stdout
-        for name in ("desktop-amd64", "laptop-amd64", "server-amd64"):
+        for name in ("desktop-amd64", "laptop-amd64", "server-amd64", "vm-amd64"):
             snap = current_snapshot(data, name)
             assert snap is not None, name
             assert files_in(snap / "image").signature.is_file()
@@ -41,6 +41,6 @@ def test_demo_builds_everything(tmp_path: Path) -> None:
         assert "The demo is built:" in out and "admin password" in out
         # a second run is cheap: nothing changed, nothing is rebuilt
         again = provision(data, "demo", "--live", "marker", "--no-serve").stdout
-        assert again.count("published snapshot") == 3
+        assert again.count("published snapshot") == 4
     finally:
         stop_agents(data / "keys")

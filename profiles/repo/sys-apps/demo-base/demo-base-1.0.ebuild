@@ -3,7 +3,7 @@
 
 EAPI=8
 
-DESCRIPTION="Demo: base layout of a demo system (@system)"
+DESCRIPTION="Demo: base layout of a demo system (@system), with an init that proves the install"
 HOMEPAGE="https://example.invalid/provision"
 LICENSE="GPL-2"
 SLOT="0"
@@ -17,4 +17,20 @@ src_install() {
 		ID=provision-demo
 	EOF
 	keepdir /var/lib/demo
+	# The demo system's init: says on the console what was installed, then powers off.
+	exeinto /sbin
+	newexe - init <<-'EOF'
+		#!/bin/sh
+		# provision demo init (sys-apps/demo-base)
+		mount -t proc proc /proc 2>/dev/null
+		mount -t sysfs sysfs /sys 2>/dev/null
+		echo "PROVISION-INSTALLED hostname=$(cat /etc/hostname 2>/dev/null)"
+		for pkg in /var/db/pkg/*/*; do
+			echo "PROVISION-INSTALLED package=${pkg#/var/db/pkg/}"
+		done
+		echo "PROVISION-INSTALLED done"
+		sync
+		echo o > /proc/sysrq-trigger
+		sleep 30
+	EOF
 }
