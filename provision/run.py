@@ -175,3 +175,52 @@ def run_feeding(
     if proc.returncode != 0 or broken:
         raise CommandError(args, proc.returncode, result.stdout, result.stderr)
     return result
+
+
+class Spawned:
+    """A long-running program (a daemon kept in the foreground) started by spawn()."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.argv = argv
+        self.proc = proc
+        self.log_path = log_path
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def check(self) -> None:
+        """Raise CommandError (with the log's tail) if the program has exited."""
+        if self.proc.poll() is not None:
+            raise CommandError(self.argv, self.proc.returncode, tail_of(self.log_path))
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+) -> Spawned:
+    """Start a long-running program with its output appended to log_path; stop() ends it."""
+    args = [os.fspath(a) for a in argv]
+    log.debug("spawn: %s", args)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as fh:
+        try:
+            proc = subprocess.Popen(
+                args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        except FileNotFoundError as exc:
+            raise CommandError(args, None, reason=f"{args[0]} not found") from exc
+    return Spawned(args, proc, log_path)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
-from provision.run import Result, run
+from provision.run import Result, Spawned, run, spawn
 
 CONFIG_NAME = "dnsmasq-pxe.conf"
 LEASE_NAME = "dnsmasq.leases"
@@ -168,3 +168,9 @@ def run_dnsmasq(config_path: Path, log_path: Path, binary: str = "dnsmasq") -> R
     """Run dnsmasq in the foreground until it exits; its log is appended to log_path."""
     check_config(config_path, binary)
     return run(dnsmasq_argv(config_path, binary), timeout=None, log_path=log_path)
+
+
+def spawn_dnsmasq(config_path: Path, log_path: Path, binary: str = "dnsmasq") -> Spawned:
+    """Start dnsmasq in the foreground as a child (stop() ends it); its log goes to log_path."""
+    check_config(config_path, binary)
+    return spawn(dnsmasq_argv(config_path, binary), log_path=log_path)

@@ -187,12 +187,13 @@ def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path) -> Path
     out = layout.build_dir(job.profile.name) / "image" / job.pass_id
     work = layout.build_dir(job.profile.name) / "image-work"
     shutil.rmtree(out, ignore_errors=True)
+    image_log = log.with_name(log.stem + ".image.log")
     with open(log, "a") as fh:
-        fh.write("provision: making the system image\n")
+        fh.write(f"provision: making the system image (log: {image_log})\n")
     world = render_world(job.profile)
     try:
         build_image(
-            lambda target: root.merge_image(mounts, target, world, log),
+            lambda target: root.merge_image(mounts, target, world, image_log),
             out_dir=out,
             key=job.key,
             work=work,

@@ -71,7 +71,12 @@ def past_durations(data_dir: Path, profile: str, exclude: str = "") -> list[floa
     logs = DataLayout(data_dir).logs(profile)
     if not logs.is_dir():
         return []
-    pairs = [(p.stem, p.stat().st_mtime) for p in logs.glob("*.log") if p.stem != exclude]
+    # <pass>.log is a pass; <pass>.image.log (its system image) is part of that pass
+    pairs = [
+        (p.stem, p.stat().st_mtime)
+        for p in logs.glob("*.log")
+        if p.stem != exclude and not p.name.endswith(".image.log")
+    ]
     return build_durations(pairs)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from provision.errors import CommandError
-from provision.run import run, run_feeding
+from provision.run import run, run_feeding, spawn
 
 
 def test_run_captures() -> None:
@@ -60,3 +60,15 @@ def test_run_feeding_failures() -> None:
 def test_run_feeding_timeout() -> None:
     with pytest.raises(CommandError, match=r"timed out after 0\.3 s"):
         run_feeding(["sleep", "10"], [b""], timeout=0.3)
+
+
+def test_spawn_and_stop(tmp_path: Path) -> None:
+    log = tmp_path / "d.log"
+    daemon = spawn(["sh", "-c", "echo started; exec sleep 60"], log_path=log)
+    assert daemon.running
+    assert daemon.stop(timeout=5) == -15  # SIGTERM
+    assert not daemon.running and log.read_text() == "started\n"
+    quitter = spawn(["sh", "-c", "echo bye >&2; exit 3"], log_path=tmp_path / "q.log")
+    quitter.proc.wait(timeout=10)
+    with pytest.raises(CommandError, match="bye"):
+        quitter.check()
