@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +36,7 @@ import pytest
 from provision.build import current_snapshot
 from provision.build.keys import KeyInfo, export_public_key, gpg_argv, load_key, stop_agents
 from provision.build.layout import DataLayout
+from provision.live.debian import debian_mirror
 from provision.portage.prefix import Prefix
 from provision.portage.render import (
     render_binrepos_conf,
@@ -178,22 +178,6 @@ def client_for(binhost: DemoBinhost, root: Path, url: str) -> Prefix:
 
 
 # -- a real root filesystem for the `stage` root kind ------------------------------------------
-
-
-def debian_mirror() -> str:
-    """The Debian mirror this machine's apt uses (sources.list or deb822 .sources)."""
-    files = [Path("/etc/apt/sources.list")]
-    d = Path("/etc/apt/sources.list.d")
-    if d.is_dir():
-        files += sorted(d.iterdir())
-    for f in files:
-        if not f.is_file():
-            continue
-        text = f.read_text(errors="replace")
-        for url in re.findall(r"(?m)^(?:deb\s+(?:\[[^]]*\]\s+)?|URIs:\s*)(\S+)", text):
-            if url.rstrip("/").endswith("/debian"):
-                return str(url)
-    raise AssertionError("no Debian mirror found in /etc/apt/sources.list*")
 
 
 def make_stage_tarball(cache: Path = CACHE) -> Path:
