@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError
+from provision.server.db import Database
 from provision.server.store import normalize_mac
 
 MAX_BYTES = 512 * 1024
@@ -66,23 +65,8 @@ def validate_report(data: Any) -> dict[str, Any]:
     return data
 
 
-class MergeReports:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> MergeReports:
-        return cls(data_dir / "provision.sqlite")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class MergeReports(Database):
+    SCHEMA = SCHEMA
 
     def add(self, mac: str, report: dict[str, Any]) -> MergeReport:
         mac = normalize_mac(mac)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import threading
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, NotFound
+from provision.server.db import Database
 from provision.server.eta import Job, queue_etas
 
 KINDS = ("iso", "tarball")
@@ -154,25 +154,10 @@ def select_expired(orders: Iterable[Order], now: float, config: OrderConfig) -> 
     return out
 
 
-class OrderQueue:
+class OrderQueue(Database):
     """The orders table; thread-safe; construct explicitly and close when done."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> OrderQueue:
-        return cls(data_dir / "provision.sqlite")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    SCHEMA = SCHEMA
 
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from provision.errors import ConfigError, NotFound
+from provision.server.db import Database
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -105,38 +102,10 @@ def check_hostname(value: str) -> str:
     return value
 
 
-class Store:
-    """Thread-safe access to the SQLite file; construct explicitly, close when done."""
+class Store(Database):
+    """Hosts and their events; thread-safe."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> Store:
-        return cls(data_dir / "provision.sqlite")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    SCHEMA = SCHEMA
 
     # --- hosts -------------------------------------------------------------------------
     def upsert_host(
