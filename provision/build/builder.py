@@ -164,7 +164,7 @@ class Builder:
             st = self._save(st.to(Phase.PUBLISHING, built=result.built, reused=result.reused))
             try:
                 self._check_abi(plan.profile)
-                snapshot = self._publish(name, result, key)
+                snapshot = self._publish(name, result, key, plan.root)
             except ProvisionError as exc:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 if result.image is not None:
@@ -199,7 +199,7 @@ class Builder:
             more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
             raise PublishError(f"kernel ABI check: {first}{more}")
 
-    def _publish(self, name: str, result: PassResult, key: KeyInfo) -> str:
+    def _publish(self, name: str, result: PassResult, key: KeyInfo, root: RootSpec) -> str:
         """Publish unless nothing changed (same repository, same packages): then keep current."""
         cur = current_snapshot(self.layout.data_dir, name)
         staging = self.layout.pkgdir(name)
@@ -219,7 +219,14 @@ class Builder:
             staging,
             result.repo_dir,
             key,
-            {"repo_digest": result.repo_digest, "log": str(result.log)},
+            {
+                "repo_digest": result.repo_digest,
+                "log": str(result.log),
+                # where the packages' files live: "" (a stage root) suits any normal root;
+                # a prefix root's packages (and image) hold its EPREFIX
+                "root": root.kind,
+                "eprefix": "" if root.kind == "stage" else str(self.layout.root(name)),
+            },
             self.settings.keep,
             result.image or (cur / "image" if cur and (cur / "image").is_dir() else None),
         )

@@ -32,6 +32,7 @@ from provision.build.state import Phase
 from provision.build.sync import snapshot_tree
 from provision.build.verify import read_index
 from provision.errors import ProvisionError
+from provision.fsutil import write_atomic
 from provision.image.pack import build_image, files_in
 from provision.portage.diagnose import diagnose
 from provision.portage.render import render_world
@@ -39,6 +40,7 @@ from provision.profiles.model import Profile
 from provision.run import Result
 
 Report = Callable[[Phase], None]
+IMAGE_INPUTS = "inputs"  # beside the image: the world set and @system it was made from
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,9 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
         if res.returncode != 0:
             return failed(res, "@preserved-rebuild")
         image = None
-        if job.images and needs_image(mounts.pkgdir, job.current):
-            image = make_image(job, root, mounts, log)
+        inputs = image_inputs(job.profile, repo_dir)
+        if job.images and needs_image(mounts.pkgdir, job.current, inputs):
+            image = make_image(job, root, mounts, log, inputs)
     except ProvisionError as exc:
         with open(log, "a") as fh:
             fh.write(f"provision: {exc}\n")
@@ -174,14 +177,31 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
     return result(True, "", log.read_text(errors="replace"), image=image)
 
 
-def needs_image(staging: Path, current: Path | None) -> bool:
-    """A new image unless the published snapshot has one of the very same package set."""
+def image_inputs(profile: Profile, repo_dir: Path) -> str:
+    """Pure but for reading the snapshot: what decides an image's package set besides the
+    binary packages: the world set, and the repositories' profiles/ (@system, masks)."""
+    digest = hashlib.sha256()
+    for repo in profile.repositories:
+        base = repo_dir / repo.name / "profiles"
+        for path in sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []:
+            digest.update(f"{path.relative_to(base)}\0".encode() + path.read_bytes())
+    return render_world(profile) + f"# profiles {digest.hexdigest()}\n"
+
+
+def needs_image(staging: Path, current: Path | None, inputs: str) -> bool:
+    """A new image unless the published snapshot has one made from the very same binary
+    packages and inputs (image_inputs): only when the set changed."""
     if current is None or not files_in(current / "image").signature.is_file():
         return True
-    return read_index(staging).identity() != read_index(current / "binhost").identity()
+    recorded = current / "image" / IMAGE_INPUTS
+    return (
+        read_index(staging).identity() != read_index(current / "binhost").identity()
+        or not recorded.is_file()
+        or recorded.read_text() != inputs
+    )
 
 
-def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path) -> Path:
+def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path, inputs: str) -> Path:
     """The profile's system image from the staging PKGDIR, signed, in builds/<p>/image/<pass>."""
     layout = DataLayout(job.data_dir)
     out = layout.build_dir(job.profile.name) / "image" / job.pass_id
@@ -191,6 +211,7 @@ def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path) -> Path
     with open(log, "a") as fh:
         fh.write(f"provision: making the system image (log: {image_log})\n")
     world = render_world(job.profile)
+    write_atomic(out / IMAGE_INPUTS, inputs)  # what the image was made of (see needs_image)
     try:
         build_image(
             lambda target: root.merge_image(mounts, target, world, image_log),

@@ -4,16 +4,19 @@ running system into any target root).  See docs/install.md."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from provision.cli import Context
+from provision.dns.discover import load_resolver_config, locate_server
+from provision.dns.resolvconf import RESOLV_CONF
 from provision.errors import ConfigError, InstallError
 from provision.install import disks as disklib
 from provision.install import steps
-from provision.install.config import InstallConfig, config_document, parse_config
+from provision.install.config import InstallConfig, config_document, parse_atoms, parse_config
 from provision.install.events import Events
 from provision.install.fetch import get_json
 from provision.install.runner import Options, install
@@ -24,7 +27,10 @@ from provision.profiles.model import Firmware
 def register(sub: Any) -> None:
     p = sub.add_parser("install", help="install a profile onto a disk (the installer)")
     p.add_argument(
-        "--server", default="", help="server URL (default: provision.server= on /proc/cmdline)"
+        "--server",
+        default="",
+        help="server URL (default: provision.server= on /proc/cmdline, else DNS SRV "
+        "_provision._tcp.<search domain of /etc/resolv.conf>)",
     )
     p.add_argument(
         "--host",
@@ -43,6 +49,21 @@ def register(sub: Any) -> None:
         "--repo-url", default="", help="with --profile: the repository snapshot tarball URL"
     )
     p.add_argument("--hostname", default="", help="with --profile: the new system's host name")
+    p.add_argument(
+        "--image-source",
+        default="",
+        help="the system image: URL or directory (an offline medium's snapshot/image), or "
+        "'none' to install per package (default: provision.image=, else what the server offers)",
+    )
+    p.add_argument(
+        "--packages", default="", help="extra packages for this host, emerged on top of the image"
+    )
+    p.add_argument(
+        "--dns-server",
+        default="",
+        help="nameserver IP[:PORT] for SRV discovery (default: those of --resolv-conf)",
+    )
+    p.add_argument("--resolv-conf", type=Path, default=RESOLV_CONF, help=argparse.SUPPRESS)
     p.add_argument(
         "--target", type=Path, default=Path("/mnt/gentoo"), help="target root (default /mnt/gentoo)"
     )
@@ -121,7 +142,44 @@ def cmd_install(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
+    config = _load_config(ctx, args)
     cmdline = parse_cmdline(args.cmdline.read_text()) if args.cmdline.is_file() else {}
+    image = args.image_source or cmdline.get("image", "")
+    extra = parse_atoms(args.packages)
+    if image or extra:
+        config = dataclasses.replace(
+            config,
+            sources=dataclasses.replace(config.sources, image_url=image)
+            if image
+            else config.sources,
+            settings=dataclasses.replace(
+                config.settings, packages=tuple(dict.fromkeys(config.settings.packages + extra))
+            ),
+        )
+    return config
+
+
+def find_server(args: argparse.Namespace, cmdline_text: str) -> str:
+    """--server, else provision.server= on the kernel command line, else DNS SRV discovery
+    (`_provision._tcp` in the live system's resolv.conf search domains, or provision.domain=)."""
+    if args.server:
+        return str(args.server)
+    given = parse_cmdline(cmdline_text).get("server", "")
+    if given:
+        return given
+    resolver = load_resolver_config(args.resolv_conf, nameserver=args.dns_server or None)
+    url, hint = locate_server(cmdline_text, resolver)
+    print(
+        f"provision-install: found the server {url} through DNS SRV"
+        + (f" (profile hint {hint})" if hint else ""),
+        flush=True,
+    )
+    return url
+
+
+def _load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
+    cmdline_text = args.cmdline.read_text() if args.cmdline.is_file() else ""
+    cmdline = parse_cmdline(cmdline_text)
     if args.profile:
         profile = ProfileSet(ctx.profiles_dir).get(args.profile)
         base = args.source_url
@@ -139,11 +197,7 @@ def load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
         if not base:
             doc["sources"]["binhost_url"] = doc["sources"]["key_url"] = ""
         return parse_config(json.loads(json.dumps(doc)))
-    server = args.server or cmdline.get("server", "")
-    if not server:
-        raise ConfigError(
-            "--server", "no server: pass --server URL or boot with provision.server=URL"
-        )
+    server = find_server(args, cmdline_text)
     host = args.host or cmdline.get("host", "") or first_mac()
     if not host:
         raise InstallError("no host id: pass --host MAC or boot with provision.host=MAC")

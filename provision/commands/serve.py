@@ -6,7 +6,9 @@ image-order worker.  Optional parts start when their module exists and they are 
 
 - the builder loop (provision.build.builder): on by default, `--no-build` to leave it off;
 - TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf.
+- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
+  retried every minute.
 Each part logs one line saying whether it runs.
 """
 
@@ -122,22 +124,42 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
         return None
     if not _module("pxe.dnsmasq"):
         raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
-    from pxe.dnsmasq import CONFIG_NAME, check_config, run_dnsmasq
+    from pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
     if not config.is_file():
         raise ConfigError(str(config), "no dnsmasq config (write it with the pxe commands first)")
-    check_config(config)
-
-    def run() -> None:
-        try:
-            run_dnsmasq(config, settings.data_dir / "dnsmasq.log")
-        except ProvisionError as exc:
-            log.error("dnsmasq: %s", exc)
-
-    threading.Thread(target=run, name="dnsmasq", daemon=True).start()
+    daemon = spawn_dnsmasq(config, settings.data_dir / "dnsmasq.log")  # checks the config first
     print(f"provision: dnsmasq running with {config}", flush=True)
-    return None
+
+    def stop() -> None:
+        daemon.stop()  # dnsmasq ends with the server
+
+    return stop
+
+
+def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | None:
+    """Retry queued DNS updates every `interval` seconds, only when DNS is configured."""
+    from provision.dns.hooks import retry_loop
+    from provision.dns.settings import default_path, load_dns_settings
+
+    path = default_path(settings.data_dir)
+    if not path.is_file():
+        log.info("dns: registration off (no %s)", path)
+        return None
+    load_dns_settings(path)  # a bad dns.toml fails here, not in the thread
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=retry_loop, args=(settings.data_dir, stop, interval), name="dns-retry", daemon=True
+    )
+    thread.start()
+    print(f"provision: DNS registration on ({path}), retrying queued updates", flush=True)
+
+    def stop_it() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return stop_it
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
@@ -172,6 +194,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         for stop in (
             start_tftp(settings, args.tftp),
             start_dnsmasq(settings, args.dnsmasq),
+            start_dns_retry(settings),
             None if args.no_build else start_builder(settings),
         ):
             if stop is not None:

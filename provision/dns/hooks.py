@@ -8,6 +8,7 @@ the server loop.  Without DATA_DIR/dns.toml, DNS registration is off and they do
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -87,3 +88,42 @@ def retry_pending(data_dir: Path) -> RetryReport | None:
     if settings is None:
         return None
     return RetryQueue.in_data_dir(data_dir).retry(settings)
+
+
+def host_installed_safely(
+    data_dir: Path, host: str, addresses: Iterable[str], mac: str | None = None
+) -> Outcome | None:
+    """on_host_installed for the server's finish event: never raises (a bad dns.toml or an
+    unexpected error is logged; a DNS failure is queued by on_host_installed itself)."""
+    try:
+        outcome = on_host_installed(data_dir, host, addresses, mac=mac)
+    except Exception:  # the install is done whatever happens here
+        log.exception("DNS registration of %s failed", host)
+        return None
+    if outcome is not None and outcome.done:
+        log.info("DNS: registered %s (%s)", host, "; ".join(outcome.changes) or "unchanged")
+    return outcome
+
+
+def host_decommissioned_safely(data_dir: Path, host: str, mac: str | None = None) -> Outcome | None:
+    """on_host_decommissioned for the server's host deletion: never raises."""
+    if not host:
+        return None
+    try:
+        return on_host_decommissioned(data_dir, host, mac=mac)
+    except Exception:  # forgetting a host must work whatever DNS does
+        log.exception("DNS removal of %s failed", host)
+        return None
+
+
+def retry_loop(data_dir: Path, stop: threading.Event, interval: float = 60.0) -> None:
+    """What `provision serve` runs in a thread while dns.toml exists: retry_pending every
+    `interval` seconds until stop is set; failures are logged, never raised."""
+    while not stop.wait(interval):
+        try:
+            report = retry_pending(data_dir)
+        except Exception:
+            log.exception("DNS retry failed")
+            continue
+        for entry in report.done if report is not None else ():
+            log.info("DNS retry: %s of %s done", entry.op, entry.host)

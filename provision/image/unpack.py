@@ -100,8 +100,9 @@ def extract_argv(directory: Path) -> list[str]:
     ]
 
 
-def install_image(source: str, target: Path, verify_home: Path) -> Manifest:
-    """Verify and extract the image at source (URL or directory) into the target root."""
+def stage_image(source: str, target: Path, verify_home: Path) -> Manifest:
+    """Verify the signed manifest, then stream the image through the per-chunk checks into tar,
+    extracting into target/STAGING (removed again on any failure)."""
     seen: dict[str, str] = {}
     manifest = fetch_manifest(source, verify_home, seen)
     source = pinned(source, seen.get("snapshot", ""))
@@ -115,30 +116,51 @@ def install_image(source: str, target: Path, verify_home: Path) -> Manifest:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    move_into_place(staging, target)
     return manifest
 
 
-def move_into_place(staging: Path, target: Path) -> None:
-    """Rename the staged tree into the target (same file system: no data is copied)."""
-    for src_dir, dirs, files in os.walk(staging, topdown=True):
-        rel = Path(src_dir).relative_to(staging)
-        dst_dir = target / rel
-        keep = []
-        for d in dirs:
-            src, dst = Path(src_dir) / d, dst_dir / d
-            if not src.is_symlink() and dst.is_dir() and not dst.is_symlink():
-                keep.append(d)  # merge into the existing directory
-            else:
-                _replace(src, dst)
-        dirs[:] = keep
-        for f in files:
-            _replace(Path(src_dir) / f, dst_dir / f)
+def install_image(source: str, target: Path, verify_home: Path) -> Manifest:
+    """Verify and extract the image at source (URL or directory) into the target root."""
+    manifest = stage_image(source, target, verify_home)
+    move_into_place(target / STAGING, target)
+    return manifest
+
+
+def move_into_place(staging: Path, root: Path) -> None:
+    """Move the staged tree into root (renames, same file system: no data is copied): into
+    existing directories, through symlinks to directories inside root (a merged-/usr stage's
+    /sbin -> usr/sbin), replacing files and symlinks."""
+    _merge(staging, root, root)
     shutil.rmtree(staging)
 
 
-def _replace(src: Path, dst: Path) -> None:
-    try:
-        os.replace(src, dst)
-    except OSError as exc:
-        raise ImageError(f"cannot put {dst} in place: {exc.strerror}") from exc
+def _merge(src_dir: Path, dst_dir: Path, root: Path) -> None:
+    for entry in sorted(os.scandir(src_dir), key=lambda e: e.name):
+        src, dst = Path(entry.path), dst_dir / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            existing = existing_dir(dst, root)
+            if existing is not None:
+                _merge(src, existing, root)
+                continue
+        elif dst.is_dir() and not dst.is_symlink():
+            raise ImageError(f"{dst}: a directory in the target, a file in the image")
+        if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+            dst.unlink()
+        try:
+            os.replace(src, dst)
+        except OSError as exc:
+            raise ImageError(f"cannot put {dst} in place: {exc.strerror}") from exc
+
+
+def existing_dir(path: Path, root: Path) -> Path | None:
+    """The directory `path` is or leads to through symlinks resolved inside root (an absolute
+    link target is relative to root, as in a chroot), or None."""
+    for _ in range(40):
+        if not path.is_symlink():
+            return path if path.is_dir() else None
+        link = os.readlink(path)
+        nxt = root / link.lstrip("/") if link.startswith("/") else path.parent / link
+        path = Path(os.path.normpath(nxt))
+        if not path.is_relative_to(root):
+            return None
+    return None

@@ -8,6 +8,7 @@ admin installs from a running system (`provision install --profile NAME ...`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from provision.errors import ConfigError
 from provision.install.render import Network
 from provision.profiles.model import Profile
 
-SETTING_KEYS = ("root_password_hash", "ssh_authorized_keys", "network")
+SETTING_KEYS = ("root_password_hash", "ssh_authorized_keys", "network", "packages")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class HostSettings:
     root_password_hash: str = ""
     ssh_authorized_keys: tuple[str, ...] = ()
     network: Network = dataclasses.field(default_factory=Network)
+    packages: tuple[str, ...] = ()  # extra atoms for this host, emerged on top of the image
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Sources:
     key_fingerprint: str = ""  # pin (optional): refuse any other key
     stage_url: str = ""  # stage tarball; <url>.sha512 + <url>.sha512.asc next to it
     repo_url: str = ""  # tarball of the ebuild-repository snapshot matching the binhost
+    # the profile's system image: a URL (.../image/<profile>/current) or a directory (an
+    # offline medium) holding system.tar.zst + .manifest + .manifest.asc; "" = none
+    image_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ def config_document(
     stage_url: str = "",
     repo_url: str = "",
     key_fingerprint: str = "",
+    image_url: str = "",
 ) -> dict[str, Any]:
     """The JSON the server returns to an installing host (pure)."""
     base = base_url.rstrip("/")
@@ -80,6 +86,7 @@ def config_document(
             "key_fingerprint": key_fingerprint,
             "stage_url": stage_url,
             "repo_url": repo_url,
+            "image_url": image_url,
         },
         "events_url": f"{base}/api/v1/hosts/{host_id}/events",
     }
@@ -94,6 +101,7 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
     keys = settings.get("ssh_authorized_keys", "")
     if not isinstance(keys, str):
         raise ConfigError("settings.ssh_authorized_keys", "expected text, one key per line")
+    packages = parse_atoms(_str("settings.packages", settings.get("packages", "")))
     return InstallConfig(
         host_id=_str("host.id", host.get("id", "")) or "unknown",
         profile=profile_from_dict(d.get("profile")),
@@ -104,6 +112,7 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
             ),
             ssh_authorized_keys=tuple(k.strip() for k in keys.splitlines() if k.strip()),
             network=Network.parse(_str("settings.network", settings.get("network", "dhcp"))),
+            packages=packages,
         ),
         sources=Sources(
             **{
@@ -115,6 +124,15 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
         events_url=_str("events_url", d.get("events_url", "")),
         token=token,
     )
+
+
+def parse_atoms(text: str) -> tuple[str, ...]:
+    """Extra packages (whitespace or comma separated atoms) → a tuple (pure)."""
+    atoms = tuple(a for a in text.replace(",", " ").split() if a)
+    for atom in atoms:
+        if not re.fullmatch(r"[A-Za-z0-9@<>=~!_.+*/:-]+", atom) or atom.startswith("-"):
+            raise ConfigError("settings.packages", f"{atom!r} is not a package atom")
+    return atoms
 
 
 def _obj(where: str, value: Any) -> dict[str, Any]:

@@ -66,6 +66,22 @@ def check_reachable(url: str) -> None:
         pass
 
 
+def exists(url: str) -> bool:
+    """HEAD url: True when it is there, False on 404 (or 410); other failures raise."""
+    req = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=30):
+            return True
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in (404, 410):
+            return False
+        raise InstallError(f"{url}: the server answered {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InstallError(f"{url}: server unreachable ({reason})") from exc
+
+
 def download(url: str, dest: Path) -> str:
     """Stream url into dest; returns the SHA-512 (hex) of what was written."""
     digest = hashlib.sha512()

@@ -115,7 +115,8 @@ def render_plan(ctx: InstallContext, choice: Choice | None = None) -> str:
 
 def preflight(ctx: InstallContext, names: Iterable[str]) -> None:
     """Everything the steps `names` need that can fail without touching the disk: the key,
-    the signed checksum of the stage, the stage, the binhost and the repository snapshot."""
+    the signed checksum of the stage, the stage, the system image (whether there is one: a
+    server that cannot say fails here), the binhost and the repository snapshot."""
     src = ctx.config.sources
     names = set(names)
     if not src.key_url:
@@ -126,6 +127,11 @@ def preflight(ctx: InstallContext, names: Iterable[str]) -> None:
             raise InstallError(f"the server has no stage for profile {ctx.config.profile.name}")
         ctx.stage_sha512 = verified_sha512(src.stage_url, ctx.keyring, ctx.workdir)
         check_reachable(src.stage_url)
+    if "image" in names:
+        from provision.install.steps import image
+
+        found = image.choice_of(ctx)
+        ctx.note(f"image: {'found at ' + found.source if found.available else found.reason}")
     if names & {"portage", "packages"} or ("kernel" in names and ctx.config.profile.kernel.package):
         if not src.binhost_url:
             raise InstallError("no binhost URL for the packages")

@@ -56,7 +56,7 @@ def plan_request(req: IsoRequest) -> IsoPlan:
         source = inputs.offline_source(req.data_dir, req.profile, req.offline_from)
         snapshot = [
             TreeFile(f"{part}/{t.rel}", t.source, t.size, t.mode)
-            for part in ("binhost", "repo")
+            for part in ("binhost", "repo", "image")
             if (source.root / part).is_dir()
             for t in scan_tree(source.root / part)
         ]

@@ -37,6 +37,11 @@ export HOME=/root LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# what udev would add: Portage's bash needs /dev/fd (process substitution) in the chroot
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+for i in 0:stdin 1:stdout 2:stderr; do
+  [ -e "/dev/${i#*:}" ] || ln -s "/proc/self/fd/${i%%:*}" "/dev/${i#*:}"
+done
 mkdir -p /dev/pts /run /tmp /mnt/gentoo
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run

@@ -1,8 +1,11 @@
 """Making ordered images and telling the customer: the order worker.
 
-- tarball: an install bundle for a profile — the client's Portage config (make.conf,
-  binrepos.conf, package.use, world), the profile itself, a stamped provision.conf (server URL,
-  profile) and, when the profile has a published snapshot, that snapshot (binhost + repo).
+- tarball: when the profile has a current system image (issue 12) that installs into a normal
+  root, that image with its signed manifest and the server's public key (a root file system
+  for containers and chroots, verifiable offline); otherwise an install bundle — the client's
+  Portage config (make.conf, binrepos.conf, package.use, world), the profile itself, a stamped
+  provision.conf (server URL, profile) and, when the profile has a published snapshot, that
+  snapshot (binhost + repo).
 - iso: made by the ISO maker (provision.iso); `make_iso` is the one adapter to it.
 
 The worker thread takes queued orders one at a time, updates their progress, sends a mail when
@@ -25,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from provision.errors import ProvisionError
+from provision.image.pack import IMAGE_NAME, ImageFiles, files_in
 from provision.portage.render import (
     render_accept_keywords,
     render_binrepos_conf,
@@ -109,6 +113,65 @@ def make_tarball(
     return out
 
 
+def installable_image(data_dir: Path, profile: str) -> ImageFiles | None:
+    """The current snapshot's system image, when it has one that unpacks into a normal root:
+    the builder records the packages' EPREFIX in the snapshot's meta.json; only a `stage` root
+    (EPREFIX "") makes such an image, a `prefix` root's holds its own path (docs/install.md)."""
+    from provision.build.publish import current_snapshot, read_meta
+
+    snap = current_snapshot(data_dir, profile)
+    if snap is None or not files_in(snap / "image").signature.is_file():
+        return None
+    return files_in(snap / "image") if read_meta(snap).get("eprefix") == "" else None
+
+
+def image_readme(profile: str, snapshot: str) -> str:
+    """Pure: how to check and use the image in an image order."""
+    return (
+        f"System image of profile {profile} (snapshot {snapshot}), made by Portage from the\n"
+        "signed binhost: a Gentoo root file system whose later updates come from\n"
+        "`emerge -uDN @world` against the same binhost.\n\n"
+        "Check, then unpack into an empty directory (as root, keeps owners and xattrs):\n"
+        f"  gpg --import key.asc; gpg --verify {IMAGE_NAME}.manifest.asc {IMAGE_NAME}.manifest\n"
+        f"  sha512sum {IMAGE_NAME}   # equals the sha512 line of {IMAGE_NAME}.manifest\n"
+        f"  tar --xattrs --xattrs-include='*' --numeric-owner -xpf {IMAGE_NAME} -C ROOT\n"
+    )
+
+
+def make_image_tarball(
+    profile: Profile,
+    image: ImageFiles,
+    public_key: str,
+    out: Path,
+    progress: Progress,
+) -> Path:
+    """Write an uncompressed tar (the image is zstd already) holding the image, its signed
+    manifest, the public key and a README, atomically."""
+    import io
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.part")
+    top = f"{profile.name}-image"
+    snapshot = image.image.parent.parent.name
+    texts = {"README": image_readme(profile.name, snapshot), "key.asc": public_key}
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            for rel, text in sorted(texts.items()):
+                data = text.encode()
+                info = tarfile.TarInfo(f"{top}/{rel}")
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+                tar.addfile(info, io.BytesIO(data))
+            for i, path in enumerate((image.manifest, image.signature, image.image), start=1):
+                tar.add(path, f"{top}/{path.name}", recursive=False)
+                progress(i / 4)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    progress(1.0)
+    return out
+
+
 def iso_maker_available() -> bool:
     return importlib.util.find_spec("provision.iso.build") is not None
 
@@ -154,6 +217,11 @@ class ImageMaker:
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{order.profile}-{order.id}"
         if order.kind == "tarball":
+            image = installable_image(self.data_dir, order.profile)
+            if image is not None:
+                return make_image_tarball(
+                    profile, image, self._public_key(), out_dir / f"{stem}.tar", progress
+                )
             snap = self.data_dir / "snapshots" / order.profile / "current"
             return make_tarball(
                 profile,
@@ -164,6 +232,12 @@ class ImageMaker:
             )
         out = out_dir / f"{stem}.iso"
         return make_iso(profile, self.base_url, self.data_dir, self.profiles_dir, out, progress)
+
+    def _public_key(self) -> str:
+        from provision.build.keys import export_public_key, load_key
+        from provision.build.layout import DataLayout
+
+        return export_public_key(load_key(DataLayout(self.data_dir).keys))
 
 
 # --- mail ------------------------------------------------------------------------------------

@@ -66,5 +66,16 @@ def test_snapshots_carry_the_system_image(tmp_path: Path) -> None:
             "sys-apps/demo-base-1.0",
         ]
         assert (target / eprefix / "usr/bin/greeter").is_file()
+
+        # the set shrinks but greeter's binary stays in the binhost: a new image without it
+        make_test_profile(tmp_path / "p", repo, ["app-misc/hello"])
+        provision(data, "build", "t", profiles=profiles)
+        third = current_snapshot(data, "t")
+        assert third is not None and third != second
+        assert files_in(third / "image").image.stat().st_ino != image.image.stat().st_ino
+        smaller = tmp_path / "target2"
+        install_image(str(third / "image"), smaller, key.verify_home)
+        assert not (smaller / eprefix / "usr/bin/greeter").exists()
+        assert (smaller / eprefix / "usr/bin/hello").is_file()
     finally:
         stop_agents(data / "keys")

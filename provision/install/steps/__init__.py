@@ -18,6 +18,7 @@ ORDER = (
     "filesystems",
     "mount",
     "stage",
+    "image",
     "portage",
     "packages",
     "kernel",

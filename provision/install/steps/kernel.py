@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -20,9 +21,15 @@ def kernel_images(boot: Path) -> list[Path]:
 
 
 def _version_key(version: str) -> list[tuple[int, str]]:
-    import re
-
     return [(int(t), "") if t.isdigit() else (-1, t) for t in re.split(r"[.-]", version)]
+
+
+def installed(vdb: Path, atom: str) -> bool:
+    """Is cat/pn (a plain atom) in this package database (e.g. put there by the image)?"""
+    category, _, name = atom.partition("/")
+    pattern = re.compile(rf"^{re.escape(name)}-[0-9]")
+    where = vdb / category
+    return where.is_dir() and any(pattern.match(p.name) for p in where.iterdir())
 
 
 def describe(ctx: InstallContext) -> list[str]:
@@ -36,7 +43,9 @@ def describe(ctx: InstallContext) -> list[str]:
 
 def apply(ctx: InstallContext) -> None:
     pkg = ctx.config.profile.kernel.package
-    if pkg:
+    if pkg and installed(ctx.path("/var/db/pkg"), pkg):
+        ctx.note(f"kernel: {pkg} is already installed (the system image); nothing to emerge")
+    elif pkg:
         run_emerge(ctx, [pkg])
     if not kernel_images(ctx.path("/boot")):
         what = f"the kernel package {pkg}" if pkg else "the stage (the profile names no kernel)"

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.server import builds as builder
 from provision.server import services
@@ -138,8 +139,9 @@ def assign(mac: str) -> Response:
 @login_required
 def delete(mac: str) -> tuple[str, int]:
     store = services.store()
-    store.host(mac)
+    h = store.host(mac)
     store.delete_host(mac)
+    host_decommissioned_safely(settings_of(current_app).data_dir, h.hostname, h.mac)
     return "", 204
 
 

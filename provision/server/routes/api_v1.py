@@ -1,16 +1,24 @@
 """The installer's API (Bearer token = the host's token from the store).
 
 GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things
+                                    (image_url: the profile's system image, when it has one
+                                    that installs into a normal root)
 POST /api/v1/hosts/<mac>/events     {kind, step, message, progress, log_tail}; kind=start marks
                                     the host installing, finish installed (boot-once local
-                                    boot), failure failed
+                                    boot) and registers it in DNS when DATA_DIR/dns.toml exists
+                                    (A/AAAA + PTR for `addresses` in the body, else the
+                                    address the event came from; a DNS failure is queued and
+                                    never fails the install), failure failed
 GET  /api/v1/files/<profile>/<name> the profile's install files from DATA_DIR/install/<profile>/
                                     (stage tarball + .sha512 + .sha512.asc, repo.tar)
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +31,10 @@ from provision.install.config import config_document
 from provision.profiles import ProfileSet
 from provision.server import services
 from provision.server.app import settings_of
+from provision.server.images import installable_image
 from provision.server.store import Host, HostState, Store
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 EVENT_KINDS = ("start", "progress", "finish", "failure", "log")
 STAGE_NAMES = ("stage.tar.xz", "stage.tar.zst", "stage.tar.gz", "stage.tar")
@@ -83,8 +93,15 @@ def host_config(mac: str) -> ResponseReturnValue:
         stage_url=f"{base}/api/v1/files/{profile.name}/{stage}" if stage else "",
         repo_url=_repo_url(settings.data_dir, base, profile.name),
         key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
+        image_url=image_url(settings.data_dir, base, profile.name),
     )
     return jsonify(doc)
+
+
+def image_url(data_dir: Path, base: str, profile: str) -> str:
+    """The current system image's URL, when the profile has one that installs into a target
+    root (see provision.server.images.installable_image); "" otherwise."""
+    return f"{base}/image/{profile}/current" if installable_image(data_dir, profile) else ""
 
 
 def _repo_url(data_dir: Path, base: str, profile: str) -> str:
@@ -125,9 +142,48 @@ def host_event(mac: str) -> ResponseReturnValue:
         "finish": HostState.INSTALLED,
         "failure": HostState.FAILED,
     }.get(body["kind"])
+    addresses = body.get("addresses", [])
+    if not isinstance(addresses, list) or not all(_is_ip(a) for a in addresses):
+        return _error(400, "addresses: expected a list of IP addresses")
     if new_state is not None:
         store.set_state(host.mac, new_state, ip=request.remote_addr or None)
+    if body["kind"] == "finish":
+        register_in_dns(
+            settings_of(current_app).data_dir,
+            host,
+            [str(a) for a in addresses] or [request.remote_addr or ""],
+        )
     return jsonify({"id": event.id}), 201
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def register_in_dns(data_dir: Path, host: Host, addresses: list[str]) -> threading.Thread | None:
+    """Register the installed host in DNS in the background (the installer's event is answered
+    at once; the DNS server's timeouts never hold it up).  Does nothing without dns.toml."""
+    from provision.dns.hooks import host_installed_safely
+    from provision.dns.settings import default_path
+
+    if not default_path(data_dir).is_file():
+        return None
+    addresses = [a for a in addresses if _is_ip(a)]
+    if not host.hostname or not addresses:
+        log.warning("DNS: %s has no host name or address, not registered", host.mac)
+        return None
+    worker = threading.Thread(
+        target=host_installed_safely,
+        args=(data_dir, host.hostname, addresses, host.mac),
+        name=f"dns-register-{host.mac}",
+        daemon=True,
+    )
+    worker.start()
+    return worker
 
 
 @bp.get("/files/<profile>/<name>")

@@ -3,11 +3,22 @@ admin's actions: assign a profile, reinstall (boot-once again), forget."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
+from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.server import services
+from provision.server.app import settings_of
 from provision.server.auth import login_required
 from provision.server.store import Host, normalize_mac
 
@@ -94,9 +105,11 @@ def reinstall(mac: str) -> Response:
 @bp.post("/hosts/<mac>/delete")
 @login_required
 def delete(mac: str) -> Response:
+    h = _host_or_404(mac)
     try:
         services.store().delete_host(normalize_mac(mac))
     except (ConfigError, NotFound):
         abort(404)
+    host_decommissioned_safely(settings_of(current_app).data_dir, h.hostname, h.mac)
     flash(f"{mac} forgotten.")
     return redirect(url_for("hosts.hosts"))
