@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def test_run_feeding_timeout() -> None:
 def test_spawn_and_stop(tmp_path: Path) -> None:
     log = tmp_path / "d.log"
     daemon = spawn(["sh", "-c", "echo started; exec sleep 60"], log_path=log)
+    deadline = time.monotonic() + 20
+    while log.read_text() != "started\n" and time.monotonic() < deadline:
+        time.sleep(0.02)  # the daemon has started once it said so
     assert daemon.running
     assert daemon.stop(timeout=5) == -15  # SIGTERM
     assert not daemon.running and log.read_text() == "started\n"
