@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from provision.errors import ConfigError
@@ -87,23 +88,32 @@ def slim(root: Path) -> None:
     (root / "var/log").mkdir(parents=True, exist_ok=True)
 
 
-def debian_base(cache: Path, mirror: str = "") -> Path:
-    """The cached base tarball (made once per recipe; concurrent builds wait for one)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"live-base-{SUITE}-{recipe_id()}.tar.zst"
-    with open(cache / ".live-base.lock", "a") as lock:
+def cached_tarball(out: Path, make: Callable[[Path], None]) -> Path:
+    """out (a zstd root-file-system tarball), made once by make(empty_root); concurrent
+    callers wait on a lock beside it and reuse the result."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if out.is_file():
             return out
-        work = cache / f"live-work-{os.getpid()}"
+        work = out.parent / f"work-{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
         root = work / "root"
         try:
-            run(debootstrap_argv(root, mirror or debian_mirror()), timeout=1800)
-            slim(root)
+            make(root)
             tmp = out.with_name(out.name + ".tmp")
             run(["tar", "-C", root, "--numeric-owner", "-I", "zstd -T0", "-cf", tmp, "."])
             os.replace(tmp, out)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def debian_base(cache: Path, mirror: str = "") -> Path:
+    """The cached base tarball (made once per recipe; concurrent builds wait for one)."""
+
+    def make(root: Path) -> None:
+        run(debootstrap_argv(root, mirror or debian_mirror()), timeout=1800)
+        slim(root)
+
+    return cached_tarball(cache / f"live-base-{SUITE}-{recipe_id()}.tar.zst", make)

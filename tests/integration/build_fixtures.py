@@ -18,7 +18,6 @@ The binhost is built once per session (profile server-amd64 from profiles/repo, 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
@@ -36,7 +35,7 @@ import pytest
 from provision.build import current_snapshot
 from provision.build.keys import KeyInfo, export_public_key, gpg_argv, load_key, stop_agents
 from provision.build.layout import DataLayout
-from provision.live.debian import debian_mirror
+from provision.live.debian import cached_tarball, debian_mirror
 from provision.portage.prefix import Prefix
 from provision.portage.render import (
     render_binrepos_conf,
@@ -182,34 +181,14 @@ def client_for(binhost: DemoBinhost, root: Path, url: str) -> Prefix:
 
 def make_stage_tarball(cache: Path = CACHE) -> Path:
     """debootstrap (minbase) + PyPI Portage -> a stage tarball, cached across runs."""
-    cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"rootfs-bookworm-portage-{PORTAGE_VERSION}-{STAGE_RECIPE}.tar.zst"
-    with open(cache / ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if out.is_file():
-            return out
-        work = cache / f"work-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        root = work / "root"
-        try:
-            run(
-                [
-                    "debootstrap",
-                    "--variant=minbase",
-                    f"--include={STAGE_PACKAGES}",
-                    "bookworm",
-                    root,
-                    debian_mirror(),
-                ],
-                timeout=1200,
-            )
-            _install_portage(root)
-            tmp = out.with_name(out.name + ".tmp")
-            run(["tar", "-C", root, "--numeric-owner", "-I", "zstd -T0", "-cf", tmp, "."])
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return out
+
+    def make(root: Path) -> None:
+        argv = ["debootstrap", "--variant=minbase", f"--include={STAGE_PACKAGES}"]
+        run([*argv, "bookworm", root, debian_mirror()], timeout=1200)
+        _install_portage(root)
+
+    name = f"rootfs-bookworm-portage-{PORTAGE_VERSION}-{STAGE_RECIPE}.tar.zst"
+    return cached_tarball(cache / name, make)
 
 
 def _install_portage(root: Path) -> None:
