@@ -9,11 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from provision.build.keys import stop_agents
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot
-from provision.build.verify import read_index
 from provision.run import run
+from provision.signing import stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
+from provision.snapshots.verify import read_index
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "desktop-amd64"

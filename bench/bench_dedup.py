@@ -10,9 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from provision.build.keys import stop_agents
-from provision.build.layout import DataLayout
-from provision.build.verify import read_index
+from provision.signing import stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.verify import read_index
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("desktop-amd64", "laptop-amd64")

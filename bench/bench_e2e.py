@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from provision.build.publish import current_snapshot
 from provision.run import run
+from provision.snapshots.read import current_snapshot
 from tests.vm.e2e import PROFILE, Machine, e2e_stack
 
 MAC = "52:54:00:e2:eb:01"

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from provision.build.keys import create_key, stop_agents
 from provision.image.pack import build_image, merge_into
 from provision.image.unpack import install_image
 from provision.portage.prefix import Prefix
 from provision.portage.render import BuildContext, render_all, render_repos_conf, render_world
 from provision.profiles import ProfileSet
 from provision.run import run
+from provision.signing import create_key, stop_agents
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3

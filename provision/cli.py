@@ -9,21 +9,13 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+import provision.commands as commands
+from provision.commands import Context
 from provision.errors import ProvisionError
 
 log = logging.getLogger("provision")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What every command gets: where the server keeps its state and where profiles live."""
-
-    data_dir: Path
-    profiles_dir: Path
-    verbose: int = 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,8 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    import provision.commands as commands
-
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"provision.commands.{info.name}")
         module.register(sub)
@@ -66,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    ctx = Context(data_dir=args.data_dir, profiles_dir=args.profiles_dir, verbose=args.verbose)
+    ctx = Context(
+        data_dir=args.data_dir,
+        profiles_dir=args.profiles_dir,
+        verbose=args.verbose,
+        invoke=main,
+    )
     try:
         rc: int = args.func(ctx, args)
     except ProvisionError as exc:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from provision.build.verify import Index, parse_packages
 from provision.errors import ProvisionError
 from provision.portage import gpkg
+from provision.portage.gpkg import FileKind
+from provision.snapshots.verify import Index, parse_packages
 
 STATE_KEYS_INDEX = ("USE", "SLOT", "DEPEND", "RDEPEND", "BDEPEND", "EAPI")
 STATE_KEYS_META = ("CHOST", "CFLAGS", "CXXFLAGS", "LDFLAGS")
@@ -86,7 +87,7 @@ def package_from_file(cpv: str, entry: Mapping[str, str], path: Path) -> Package
     files = {}
     for f in gpkg.image_manifest(path):
         rel = f.path[len(eprefix) :] if eprefix and f.path.startswith(eprefix) else f.path
-        if f.kind == "dir":
+        if f.kind is FileKind.DIR:
             continue
         files[rel or "/"] = f.sha256 or f"{f.kind}:{f.target}"
     return Package(cpv, state, files)

@@ -11,7 +11,7 @@ import sys
 import tomllib
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
 from provision.server.auth import hash_password

@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from provision.build.builder import Builder, trigger
-from provision.build.layout import DataLayout
-from provision.build.settings import RootSpec, load_settings
-from provision.build.state import Phase
-from provision.cli import Context
+from provision.builder.builder import Builder
+from provision.builder.settings import RootKind, RootSpec, load_settings
+from provision.builder.state import Phase, trigger
+from provision.commands import Context
 from provision.profiles import ProfileSet
+from provision.snapshots.layout import DataLayout
 
 
 def register(sub: Any) -> None:
@@ -31,7 +31,7 @@ def cmd_build(ctx: Context, args: argparse.Namespace) -> int:
     profiles = ProfileSet(ctx.profiles_dir)
     settings = load_settings(DataLayout(ctx.data_dir).settings_file)
     if args.root:
-        settings = settings.with_root(RootSpec(args.root, args.stage))
+        settings = settings.with_root(RootSpec(RootKind(args.root), args.stage))
     if args.trigger:
         names = args.profiles or profiles.names()
         for name in names:

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.commands.admin import set_key
 from provision.commands.tftp import populate
 from provision.errors import ProvisionError
@@ -73,10 +73,12 @@ def demo_build_settings(data_dir: Path) -> None:
 
 
 def step(ctx: Context, title: str, *argv: str) -> None:
-    from provision.cli import main
-
+    if ctx.invoke is None:
+        raise ProvisionError("the demo runs from the provision command line")
     print(f"\n== {title}: provision {' '.join(argv)}", flush=True)
-    rc = main(["--data-dir", str(ctx.data_dir), "--profiles-dir", str(ctx.profiles_dir), *argv])
+    rc = ctx.invoke(
+        ["--data-dir", str(ctx.data_dir), "--profiles-dir", str(ctx.profiles_dir), *argv]
+    )
     if rc != 0:
         raise ProvisionError(f"demo step failed ({title}, exit code {rc}); see the output above")
 

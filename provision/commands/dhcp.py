@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.errors import ConfigError
-from pxe import dnsmasq
+from provision.pxe import dnsmasq
 
 
 def register(sub: Any) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.dns.check import check_settings
 from provision.dns.discover import discover, load_resolver_config
 from provision.dns.errors import DnsError

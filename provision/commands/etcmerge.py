@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.errors import ConfigError
 from provision.etcmerge.archive import restore
 from provision.etcmerge.guided import console

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.dns.discover import load_resolver_config, locate_server
 from provision.dns.resolvconf import RESOLV_CONF
 from provision.errors import ConfigError, InstallError

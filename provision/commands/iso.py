@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.iso.base import BootloaderDirs
 from provision.iso.build import IsoRequest, build_iso
 from provision.iso.menus import TEMPLATES_DIR
 from provision.iso.writer import Progress
+from provision.server.store import Store
 
 
 def register(sub: Any) -> None:
@@ -115,6 +116,7 @@ def cmd_iso(ctx: Context, args: argparse.Namespace) -> int:
         dirs = BootloaderDirs(syslinux=tuple(args.syslinux_dir), grub_efi=dirs.grub_efi)
     if args.grub_efi_dir:
         dirs = BootloaderDirs(syslinux=dirs.syslinux, grub_efi=(args.grub_efi_dir,))
+    store = Store.in_data_dir(ctx.data_dir) if (args.host or args.hostname) else None
     req = IsoRequest(
         data_dir=ctx.data_dir,
         profiles_dir=ctx.profiles_dir,
@@ -122,6 +124,7 @@ def cmd_iso(ctx: Context, args: argparse.Namespace) -> int:
         output=args.output,
         mac=args.host,
         hostname=args.hostname,
+        hosts=store,
         server=args.server,
         public_key=args.public_key,
         offline=args.offline,
@@ -134,7 +137,11 @@ def cmd_iso(ctx: Context, args: argparse.Namespace) -> int:
     )
     tty = sys.stderr.isatty()
     progress = progress_printer(args.output.name, tty) if (args.progress or tty) else None
-    plan, size = build_iso(req, progress)
+    try:
+        plan, size = build_iso(req, progress)
+    finally:
+        if store is not None:
+            store.close()
     print(
         f"{args.output}: {size // (1024 * 1024)} MiB, {len(plan.files)} files, "
         f"profile {args.profile}"

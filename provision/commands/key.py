@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from provision.build.keys import create_key, export_public_key, import_key, load_key
-from provision.build.layout import DataLayout
-from provision.cli import Context
+from provision.commands import Context
+from provision.signing import create_key, export_public_key, import_key, load_key
+from provision.snapshots.layout import DataLayout
 
 
 def register(sub: Any) -> None:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.errors import ConfigError
-from provision.live.build import LiveSpec, build_live
+from provision.live.build import LiveBase, LiveSpec, build_live
 
 
 def register(sub: Any) -> None:
@@ -35,11 +35,11 @@ def register(sub: Any) -> None:
     b.set_defaults(func=cmd_build)
 
 
-def parse_base(words: list[str]) -> tuple[str, Path | None]:
+def parse_base(words: list[str]) -> tuple[LiveBase, Path | None]:
     if words == ["debootstrap"]:
-        return "debootstrap", None
+        return LiveBase.DEBOOTSTRAP, None
     if len(words) == 2 and words[0] == "stage3":
-        return "stage3", Path(words[1])
+        return LiveBase.STAGE3, Path(words[1])
     raise ConfigError("--base", f"{' '.join(words)!r}: expected debootstrap or stage3 PATH")
 
 

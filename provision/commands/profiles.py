@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.portage.render import BuildContext, render_all
 from provision.profiles import ProfileSet, load_profile
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from provision.build.builder import hold
-from provision.build.layout import DataLayout
-from provision.build.publish import list_snapshots, rollback
-from provision.cli import Context
+from provision.builder import hold
+from provision.commands import Context
 from provision.profiles import ProfileSet
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.publish import rollback
+from provision.snapshots.read import list_snapshots
 
 
 def register(sub: Any) -> None:

@@ -4,7 +4,7 @@ Always: the HTTP server (waitress) with every blueprint mounted — the web UI, 
 installer APIs, the binhost snapshots and boot files — SQLite in the data dir, and the
 image-order worker.  Optional parts start when their module exists and they are configured:
 
-- the builder loop (provision.build.builder): on by default, `--no-build` to leave it off;
+- the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
 - TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
 - dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
 from provision.server import services
 from provision.server.app import create_app
@@ -79,13 +79,13 @@ def _module(name: str) -> bool:
 
 
 def start_builder(settings: ServerSettings) -> Stop | None:
-    if not _module("provision.build.builder"):
-        log.warning("builder: not available (provision.build.builder missing)")
+    if not _module("provision.builder.builder"):
+        log.warning("builder: not available (provision.builder.builder missing)")
         return None
-    from provision.build.builder import Builder
-    from provision.build.layout import DataLayout
-    from provision.build.settings import load_settings as load_build_settings
+    from provision.builder.builder import Builder
+    from provision.builder.settings import load_settings as load_build_settings
     from provision.profiles import ProfileSet
+    from provision.snapshots.layout import DataLayout
 
     build_settings = load_build_settings(DataLayout(settings.data_dir).settings_file)
     builder = Builder(settings.data_dir, ProfileSet(settings.profiles_dir), build_settings)
@@ -107,7 +107,7 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
         return None
     if not _module("pxe.tftp"):
         raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
-    from pxe.tftp import TftpServer
+    from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
     server = TftpServer(settings.data_dir / "tftp")
@@ -124,7 +124,7 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
         return None
     if not _module("pxe.dnsmasq"):
         raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
-    from pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
+    from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
     if not config.is_file():

@@ -6,12 +6,12 @@ import argparse
 import json
 from typing import Any
 
-from provision.build.layout import DataLayout
-from provision.build.status import profile_status, render_table
-from provision.cli import Context
+from provision.builder.status import profile_status, render_table
+from provision.commands import Context
 from provision.errors import ConfigError
 from provision.profiles import ProfileSet
 from provision.server.settings import ServerSettings, load_settings
+from provision.snapshots.layout import DataLayout
 
 
 def register(sub: Any) -> None:

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provision.cli import Context
+from provision.commands import Context
 from provision.commands.serve import split_listen
 from provision.errors import ConfigError
-from pxe import bootloaders, layout
-from pxe.tftp import Fetch, TftpServer
+from provision.pxe import bootloaders, layout
+from provision.pxe.tftp import Fetch, TftpServer
 
 log = logging.getLogger("provision.tftp")
 

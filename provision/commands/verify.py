@@ -7,11 +7,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from provision.build.publish import current_snapshot
-from provision.cli import Context
+from provision.commands import Context
 from provision.crossverify import Verdict, cross_verify, render_report
 from provision.errors import NotFound
 from provision.profiles import ProfileSet
+from provision.snapshots.read import current_snapshot
 
 
 def register(sub: Any) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from provision.errors import NotFound
 from provision.etcmerge.target import Target
-from provision.fsutil import write_atomic
+from provision.fsutil import atomic_output, write_atomic
 
 ARCHIVE = "etc-archive"
 KEEP = 5
@@ -42,9 +42,8 @@ def archive(target: Target, tpath: str, keep: int = KEEP) -> Path | None:
     old = entries(target, tpath)
     seq = int(old[-1].name) + 1 if old else 1
     dest = d / f"{seq:06d}"
-    tmp = d / f".{seq:06d}.tmp"
-    shutil.copy2(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_output(dest, src.stat().st_mode & 0o7777) as tmp:
+        shutil.copy2(src, tmp)
     for stale in [*old, dest][:-keep] if keep > 0 else []:
         stale.unlink()
     return dest

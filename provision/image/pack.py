@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.build.keys import KeyInfo, gpg_argv
 from provision.fsutil import write_atomic
 from provision.image.manifest import DEFAULT_CHUNK, describe
 from provision.portage.prefix import Prefix
 from provision.run import run
+from provision.signing import KeyInfo, gpg_argv
 
 IMAGE_NAME = "system.tar.zst"
 # GNU tar: keep xattrs (file capabilities live there), ACLs, hardlinks, device nodes, owners.

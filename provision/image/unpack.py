@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from provision.build.keys import gpg_argv
 from provision.errors import CommandError
 from provision.image.manifest import ImageError, Manifest, verified_chunks
 from provision.image.pack import IMAGE_NAME, TAR_COMMON
 from provision.run import run, run_feeding
+from provision.signing import gpg_argv
 
 STAGING = ".provision-image-staging"
 

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,23 @@ VIRTUAL = ("loop", "ram", "zram", "dm-", "md", "nbd", "sr", "fd", "nullb")
 SECTOR = 512  # sysfs `size` is always in 512-byte sectors
 
 
+class DevType(StrEnum):
+    DISK = "disk"
+    PARTITION = "partition"
+    OTHER = "other"  # anything else udev calls a block device; never installed to
+
+    @classmethod
+    def of(cls, value: str) -> DevType:
+        return {"disk": cls.DISK, "partition": cls.PARTITION}.get(value, cls.OTHER)
+
+
 @dataclass(frozen=True)
 class Record:
     """One block device as udev/sysfs describe it (a disk or a partition)."""
 
     sys_name: str
     devnode: str
-    devtype: str  # disk | partition
+    devtype: DevType
     properties: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     parent: str = ""  # sys_name of the disk, for partitions
@@ -53,7 +64,7 @@ class Record:
         return cls(
             sys_name=str(data["sys_name"]),
             devnode=str(data["devnode"]),
-            devtype=str(data["devtype"]),
+            devtype=DevType.of(str(data["devtype"])),
             properties={str(k): str(v) for k, v in data.get("properties", {}).items()},
             attributes={str(k): str(v) for k, v in data.get("attributes", {}).items()},
             parent=str(data.get("parent", "")),
@@ -115,11 +126,11 @@ def parse_disks(records: Iterable[Record], in_use: Iterable[str] = ()) -> list[D
     busy = set(in_use)
     parts: dict[str, list[Record]] = {}
     for rec in records:
-        if rec.devtype == "partition" and rec.parent:
+        if rec.devtype is DevType.PARTITION and rec.parent:
             parts.setdefault(rec.parent, []).append(rec)
     disks = []
     for rec in records:
-        if rec.devtype != "disk":
+        if rec.devtype is not DevType.DISK:
             continue
         a, p = rec.attributes, rec.properties
         children = sorted(
@@ -264,7 +275,7 @@ def record_of(device: Any) -> Record:
     return Record(
         sys_name=device.sys_name,
         devnode=device.device_node or f"/dev/{device.sys_name}",
-        devtype=device.device_type or "",
+        devtype=DevType.of(device.device_type or ""),
         properties={str(k): str(v) for k, v in device.properties.items()},
         attributes=attrs,
         parent=parent,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import InstallError
+from provision.fsutil import atomic_output
 from provision.run import run
 
 CHUNK = 1 << 20
@@ -86,12 +87,10 @@ def download(url: str, dest: Path) -> str:
     """Stream url into dest; returns the SHA-512 (hex) of what was written."""
     digest = hashlib.sha512()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    with _open(url, timeout=60) as resp, open(tmp, "wb") as out:
+    with atomic_output(dest) as tmp, _open(url, timeout=60) as resp, open(tmp, "wb") as out:
         while chunk := resp.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)
-    tmp.replace(dest)
     return digest.hexdigest()
 
 

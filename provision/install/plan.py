@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 from provision.errors import ConfigError, InstallError
-from provision.profiles.model import DiskLayout, Firmware, Partition
+from provision.profiles.model import DiskLayout, Filesystem, Firmware, Partition, PartitionTable
 
 MIB = 1 << 20
 ALIGN = MIB
@@ -24,6 +25,16 @@ ESP_SIZE = 512 * MIB
 BIOS_BOOT_SIZE = 1 * MIB
 MIN_REST = 64 * MIB  # the smallest "rest of the disk" partition accepted
 ESP_MOUNTS = ("/boot/efi", "/efi", "/boot")
+
+
+class PartitionRole(StrEnum):
+    ESP = "esp"  # EFI system partition
+    BIOS = "bios"  # BIOS boot partition (GRUB's core.img on GPT)
+    SWAP = "swap"
+    ROOT = "root"
+    LINUX = "linux"  # any other Linux filesystem
+
+
 GPT_TYPES = {
     "esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
     "bios": "21686148-6449-6E6F-744E-656564454649",
@@ -40,8 +51,8 @@ class PlannedPartition:
     number: int
     start: int  # bytes
     size: int  # bytes
-    role: str  # esp | bios | swap | root | linux
-    filesystem: str  # ext4 | xfs | btrfs | vfat | swap | "" (bios boot)
+    role: PartitionRole
+    filesystem: Filesystem | None  # None: the BIOS boot partition
     mountpoint: str = ""
     label: str = ""
     uuid: str = ""  # the filesystem UUID mkfs is told to use ("" for bios boot)
@@ -58,7 +69,7 @@ class PartitionPlan:
     disk_size: int
     sector_size: int
     firmware: Firmware  # resolved: bios | uefi
-    table: str  # gpt | dos
+    table: PartitionTable
     disk_id: str  # GPT label-id (a UUID) or MBR disk id (0x + 8 hex)
     partitions: tuple[PlannedPartition, ...]
 
@@ -67,7 +78,7 @@ class PartitionPlan:
 
     @property
     def esp(self) -> PlannedPartition | None:
-        return next((p for p in self.partitions if p.role == "esp"), None)
+        return next((p for p in self.partitions if p.role is PartitionRole.ESP), None)
 
     @property
     def mounts(self) -> list[PlannedPartition]:
@@ -87,15 +98,19 @@ def derived_uuid(seed: str, what: str) -> str:
 
 
 def _default_partitions(layout: DiskLayout) -> tuple[Partition, ...]:
-    return layout.partitions or (Partition(mountpoint="/", size=None, filesystem="ext4"),)
+    return layout.partitions or (Partition(mountpoint="/", size=None, filesystem=Filesystem.EXT4),)
 
 
-def _role(part: Partition, firmware: Firmware) -> str:
-    if part.filesystem == "swap":
-        return "swap"
-    if firmware is Firmware.UEFI and part.filesystem == "vfat" and part.mountpoint in ESP_MOUNTS:
-        return "esp"
-    return "root" if part.mountpoint == "/" else "linux"
+def _role(part: Partition, firmware: Firmware) -> PartitionRole:
+    if part.filesystem is Filesystem.SWAP:
+        return PartitionRole.SWAP
+    if (
+        firmware is Firmware.UEFI
+        and part.filesystem is Filesystem.VFAT
+        and part.mountpoint in ESP_MOUNTS
+    ):
+        return PartitionRole.ESP
+    return PartitionRole.ROOT if part.mountpoint == "/" else PartitionRole.LINUX
 
 
 def plan_partitions(
@@ -110,9 +125,7 @@ def plan_partitions(
     """The partitions for a disk (pure).  InstallError if the layout does not fit."""
     if firmware is Firmware.AUTO:
         raise ValueError("resolve the firmware first (resolve_firmware)")
-    table = {"gpt": "gpt", "mbr": "dos", "dos": "dos"}.get(layout.table)
-    if table is None:
-        raise ConfigError("disk.table", f"{layout.table!r}: expected gpt or mbr")
+    table = PartitionTable(layout.table)
     declared = list(_default_partitions(layout))
     rest = [p for p in declared if p.size is None]
     if len(rest) > 1 or (rest and declared[-1].size is not None):
@@ -125,24 +138,20 @@ def plan_partitions(
     if len(set(mounts)) != len(mounts):
         raise ConfigError("disk.partitions", "a mountpoint appears twice")
     roles = [_role(p, firmware) for p in declared]
-    entries: list[tuple[str, Partition]] = []
-    if firmware is Firmware.BIOS and table == "gpt":
-        entries.append(("bios", Partition(mountpoint="", size=BIOS_BOOT_SIZE, filesystem="")))
-    if firmware is Firmware.UEFI and "esp" not in roles:
-        entries.append(
-            (
-                "esp",
-                Partition(mountpoint="/boot/efi", size=ESP_SIZE, filesystem="vfat", label="EFI"),
-            )
-        )
+    entries: list[tuple[PartitionRole, Partition]] = []
+    if firmware is Firmware.BIOS and table is PartitionTable.GPT:
+        bios = Partition(mountpoint="", size=BIOS_BOOT_SIZE, filesystem=None)
+        entries.append((PartitionRole.BIOS, bios))
+    if firmware is Firmware.UEFI and PartitionRole.ESP not in roles:
+        esp = Partition("/boot/efi", size=ESP_SIZE, filesystem=Filesystem.VFAT, label="EFI")
+        entries.append((PartitionRole.ESP, esp))
     fixed = [(r, p) for r, p in zip(roles, declared, strict=True) if p.size is not None]
     entries += fixed
     if layout.swap:
-        entries.append(
-            ("swap", Partition(mountpoint="", size=layout.swap, filesystem="swap", label="swap"))
-        )
+        swap = Partition("", size=layout.swap, filesystem=Filesystem.SWAP, label="swap")
+        entries.append((PartitionRole.SWAP, swap))
     entries += [(r, p) for r, p in zip(roles, declared, strict=True) if p.size is None]
-    if table == "dos" and len(entries) > 4:
+    if table is PartitionTable.MBR and len(entries) > 4:
         raise ConfigError(
             "disk.partitions", f"{len(entries)} partitions: an MBR table holds 4 (use gpt)"
         )
@@ -170,14 +179,13 @@ def plan_partitions(
                 mountpoint=part.mountpoint,
                 label=part.label or _default_label(role, part.mountpoint),
                 uuid=_fs_uuid(seed, number, fs),
-                bootable=table == "dos"
+                bootable=table is PartitionTable.MBR
                 and firmware is Firmware.BIOS
                 and part.mountpoint == boot_mount,
             )
         )
         start += size
-    disk_uuid = derived_uuid(seed, "disk")
-    disk_id = disk_uuid.upper() if table == "gpt" else "0x" + disk_uuid.replace("-", "")[:8]
+    disk_id = own_disk_id(seed, table)
     return PartitionPlan(
         devnode=devnode,
         disk_size=disk_size,
@@ -203,17 +211,26 @@ def _align_up(size: int) -> int:
     return -(-size // ALIGN) * ALIGN
 
 
-def _default_label(role: str, mountpoint: str) -> str:
-    if role in ("esp", "bios", "swap"):
-        return {"esp": "EFI", "bios": "BIOS", "swap": "swap"}[role]
+def own_disk_id(seed: str, table: PartitionTable) -> str:
+    """The disk id an install with this seed writes (GPT: a UUID; MBR: 0x + 8 hex digits)."""
+    disk_uuid = derived_uuid(seed, "disk")
+    return (
+        disk_uuid.upper() if table is PartitionTable.GPT else "0x" + disk_uuid.replace("-", "")[:8]
+    )
+
+
+def _default_label(role: PartitionRole, mountpoint: str) -> str:
+    fixed = {PartitionRole.ESP: "EFI", PartitionRole.BIOS: "BIOS", PartitionRole.SWAP: "swap"}
+    if role in fixed:
+        return fixed[role]
     return "root" if mountpoint == "/" else mountpoint.strip("/").replace("/", "-")[:16]
 
 
-def _fs_uuid(seed: str, number: int, filesystem: str) -> str:
-    if not filesystem:
+def _fs_uuid(seed: str, number: int, filesystem: Filesystem | None) -> str:
+    if filesystem is None:
         return ""
     value = derived_uuid(seed, f"fs{number}")
-    if filesystem == "vfat":  # a FAT volume id: 8 hex digits, shown as XXXX-XXXX
+    if filesystem is Filesystem.VFAT:  # a FAT volume id: 8 hex digits, shown as XXXX-XXXX
         raw = value.replace("-", "")[:8].upper()
         return f"{raw[:4]}-{raw[4:]}"
     return value
@@ -227,12 +244,12 @@ def with_devnode(plan: PartitionPlan, devnode: str) -> PartitionPlan:
 def render_sfdisk(plan: PartitionPlan) -> str:
     """The sfdisk script that creates the plan's table (sizes in the disk's sectors)."""
     ss = plan.sector_size
-    lines = [f"label: {plan.table}", f"label-id: {plan.disk_id}", "unit: sectors"]
-    if plan.table == "gpt":
+    lines = [f"label: {plan.table.sfdisk_label}", f"label-id: {plan.disk_id}", "unit: sectors"]
+    if plan.table is PartitionTable.GPT:
         lines.append(f"first-lba: {ALIGN // ss}")
     lines.append("")
     for p in plan.partitions:
-        if plan.table == "gpt":
+        if plan.table is PartitionTable.GPT:
             ptype = GPT_TYPES[p.role]
             extra = f', name="{p.label}"' if p.label else ""
         else:
@@ -252,16 +269,16 @@ def partition_device(devnode: str, number: int) -> str:
 def mkfs_argv(part: PlannedPartition, device: str) -> list[str]:
     """The command that makes a partition's filesystem, with its label and planned UUID."""
     fs, label, fsuuid = part.filesystem, part.label, part.uuid
-    if fs == "ext4":
+    if fs is Filesystem.EXT4:
         return ["mkfs.ext4", "-F", "-q", "-L", label[:16], "-U", fsuuid, device]
-    if fs == "xfs":
+    if fs is Filesystem.XFS:
         return ["mkfs.xfs", "-f", "-q", "-L", label[:12], "-m", f"uuid={fsuuid}", device]
-    if fs == "btrfs":
+    if fs is Filesystem.BTRFS:
         return ["mkfs.btrfs", "-f", "-q", "-L", label, "-U", fsuuid, device]
-    if fs == "vfat":
+    if fs is Filesystem.VFAT:
         volid = fsuuid.replace("-", "")
         return ["mkfs.vfat", "-F", "32", "-n", label.upper()[:11], "-i", volid, device]
-    if fs == "swap":
+    if fs is Filesystem.SWAP:
         return ["mkswap", "-L", label, "-U", fsuuid, device]
     raise ConfigError(
         "disk.partitions.filesystem", f"{fs!r}: expected ext4, xfs, btrfs, vfat or swap"

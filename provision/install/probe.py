@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.install.plan import PartitionPlan, partition_device
+from provision.profiles.model import PartitionTable
 from provision.run import run
 
 
@@ -21,17 +22,17 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class Table:
-    label: str  # gpt | dos | "" (none)
+    label: PartitionTable | None  # None: no partition table
     id: str
     entries: tuple[TableEntry, ...]
 
 
 def parse_sfdisk_json(text: str) -> Table:
     if not text.strip():
-        return Table("", "", ())
+        return Table(None, "", ())
     pt = json.loads(text)["partitiontable"]
     return Table(
-        label=pt.get("label", ""),
+        label=PartitionTable.from_sfdisk(str(pt.get("label", ""))),
         id=str(pt.get("id", "")),
         entries=tuple(
             TableEntry(int(p["start"]), int(p["size"]), str(p["type"]).upper())
@@ -59,7 +60,7 @@ def parse_blkid_export(text: str) -> dict[str, str]:
 
 def read_table(devnode: str) -> Table:
     res = run(["sfdisk", "--json", devnode], check=False)
-    return parse_sfdisk_json(res.stdout) if res.returncode == 0 else Table("", "", ())
+    return parse_sfdisk_json(res.stdout) if res.returncode == 0 else Table(None, "", ())
 
 
 def blkid(device: str) -> dict[str, str]:

@@ -26,14 +26,14 @@ from provision.install.fetch import (
 )
 from provision.install.plan import (
     PartitionPlan,
-    derived_uuid,
+    own_disk_id,
     plan_partitions,
     render_sfdisk,
     required_size,
     resolve_firmware,
 )
 from provision.install.state import InstallState, load_state, save_state
-from provision.profiles.model import Firmware
+from provision.profiles.model import Firmware, PartitionTable
 from provision.run import tail_of
 
 LOG_IN_TARGET = "var/log/provision-install.log"
@@ -49,11 +49,6 @@ class Options:
     efi_present: bool | None = None  # None: look at /sys/firmware/efi
     dry_run: bool = False
     unmount: bool = True
-
-
-def own_disk_id(seed: str, table: str) -> str:
-    disk_uuid = derived_uuid(seed, "disk")
-    return disk_uuid.upper() if table == "gpt" else "0x" + disk_uuid.replace("-", "")[:8]
 
 
 def choose(
@@ -147,7 +142,7 @@ def preflight(ctx: InstallContext, names: Iterable[str]) -> None:
 def _owned(disks: Iterable[Disk], seed: str) -> list[str]:
     from provision.install.probe import read_table
 
-    ids = {own_disk_id(seed, "gpt"), own_disk_id(seed, "dos")}
+    ids = {own_disk_id(seed, table) for table in PartitionTable}
     return [
         d.devnode for d in disks if d.has_partitions and read_table(d.devnode).id.upper() in ids
     ]

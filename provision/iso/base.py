@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import ConfigError
+from provision.fsutil import atomic_output
 from provision.iso.menus import Templates, render_grub_esp
 from provision.iso.plan import BootBase
 from provision.run import run
@@ -124,7 +125,8 @@ def build_esp(cache_dir: Path, grub_dir: Path, templates: Templates) -> tuple[Pa
         run(["mkfs.vfat", "-C", "-n", ESP_LABEL, str(img), str(size)])
         run(["mmd", "-i", str(img), "::/EFI", "::/EFI/BOOT"], extra_env=env)
         run(["mcopy", "-i", str(img), str(efi), "::/EFI/BOOT/BOOTX64.EFI"], extra_env=env)
-        os.replace(img, image)
+        with atomic_output(image) as out:
+            os.replace(img, out)
     return image, mark
 
 

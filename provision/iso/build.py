@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.errors import ConfigError
+from provision.hosts import HostRegistry, HostStamp, host_stamp
 from provision.iso import inputs
 from provision.iso.base import BootloaderDirs, prepare_base
 from provision.iso.menus import TEMPLATES_DIR, load_templates
@@ -24,6 +25,7 @@ class IsoRequest:
     output: Path
     mac: str | None = None
     hostname: str | None = None
+    hosts: HostRegistry | None = None  # where --host/--hostname are registered (the server's)
     server: str | None = None
     public_key: Path | None = None
     offline: bool = False
@@ -73,7 +75,11 @@ def plan_request(req: IsoRequest) -> IsoPlan:
         templates=templates,
         dirs=req.bootloaders,
     )
-    host = inputs.host_stamp(req.data_dir, req.profile, req.mac, req.hostname)
+    host = HostStamp("", "", "")
+    if req.mac is not None or req.hostname:
+        if req.hosts is None:
+            raise ConfigError("host", "a per-host medium needs the server's host store")
+        host = host_stamp(req.hosts, req.profile, req.mac, req.hostname)
     stamp = Stamp(
         server=server,
         profile=req.profile,

@@ -1,13 +1,7 @@
-"""Where a medium's stamp comes from: the server URL, its public key, the host and its token.
+"""Where a medium's stamp comes from: the server URL, its public key, the offline snapshot.
 
-Host rules (see docs/iso.md):
-- `--host MAC` registers the host in the store (or updates it) with this profile and, with
-  `--hostname`, this name; the medium carries the host's token.
-- `--hostname NAME` alone: a host of that name already in the store is used as with `--host`;
-  a new name gets an enrollment medium: the name, no token (the store keys hosts by MAC, which is
-  not known yet).  The server registers the machine by MAC at first contact and issues its token
-  then, as for an unknown machine that PXE-boots.
-- Neither: a generic enrollment medium for the profile.
+The host and its token are resolved by the caller (provision.hosts.host_stamp, rules in
+docs/iso.md) and handed in as a HostStamp.
 """
 
 from __future__ import annotations
@@ -19,14 +13,6 @@ from pathlib import Path
 
 from provision.errors import ConfigError
 from provision.run import run
-from provision.server.store import Store, check_hostname, normalize_mac
-
-
-@dataclass(frozen=True)
-class HostStamp:
-    mac: str
-    hostname: str
-    token: str
 
 
 def server_url(data_dir: Path, explicit: str | None) -> str:
@@ -81,27 +67,6 @@ def public_key(data_dir: Path, explicit: Path | None) -> str:
         "the server's public key is missing (create the signing key first, or pass "
         "--public-key FILE)",
     )
-
-
-def host_stamp(data_dir: Path, profile: str, mac: str | None, hostname: str | None) -> HostStamp:
-    """Register/update the host and return what the medium carries (rules: module docstring)."""
-    if hostname:
-        check_hostname(hostname)
-    if mac is not None:
-        mac = normalize_mac(mac)
-    if mac is None and not hostname:
-        return HostStamp("", "", "")
-    store = Store.in_data_dir(data_dir)
-    try:
-        if mac is None:
-            known = [h for h in store.hosts() if h.hostname == hostname]
-            if not known:
-                return HostStamp("", hostname or "", "")
-            mac = known[0].mac
-        host = store.upsert_host(mac, profile=profile, hostname=hostname or None)
-        return HostStamp(host.mac, host.hostname, host.token)
-    finally:
-        store.close()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from provision.errors import ConfigError, ProvisionError
+from provision.fsutil import atomic_output
 from provision.iso import gpt
 from provision.iso.plan import IsoPlan
 
@@ -70,30 +70,18 @@ def write_iso(plan: IsoPlan, out: Path, progress: Progress | None = None) -> int
         iso = master(plan)
     except PyCdlibException as exc:
         raise IsoError(f"{out}: cannot build the image: {exc}") from exc
-    parent = out.parent if str(out.parent) else Path(".")
+    if not out.parent.is_dir():
+        raise ConfigError(str(out), "its directory does not exist")
+    cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise ConfigError(str(out), f"cannot write here: {exc.strerror}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
+        with atomic_output(out) as tmp, open(tmp, "w+b") as fh:
             iso.write_fp(fh, progress_cb=cb)
             iso.close()
             gpt.repair(fh)
             fh.flush()
-            os.fsync(fh.fileno())
             size = fh.seek(0, os.SEEK_END)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
     except PyCdlibException as exc:
-        tmp.unlink(missing_ok=True)
         raise IsoError(f"{out}: cannot build the image: {exc}") from exc
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(str(out), f"cannot write: {exc.strerror or exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return size

@@ -17,11 +17,12 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import provision
 from provision.errors import ConfigError
-from provision.fsutil import write_atomic
+from provision.fsutil import atomic_output, copy_atomic, write_atomic
 from provision.live import cpio
 from provision.live.debian import debian_base
 from provision.live.initramfs import find_kernel, write_initramfs
@@ -90,11 +91,18 @@ exit 0
 """
 
 
+class LiveBase(StrEnum):
+    """What the live environment's root file system starts from."""
+
+    DEBOOTSTRAP = "debootstrap"  # a Debian base made with debootstrap (cached)
+    STAGE3 = "stage3"  # a Gentoo stage3 tarball
+
+
 @dataclass(frozen=True)
 class LiveSpec:
     out_dir: Path
     cache: Path
-    base: str = "debootstrap"  # debootstrap | stage3
+    base: LiveBase = LiveBase.DEBOOTSTRAP
     stage3: Path | None = None
     kernel: Path | None = None  # default: the newest /boot/vmlinuz-*
     mirror: str = ""
@@ -102,9 +110,9 @@ class LiveSpec:
     zstd_level: int = 9
 
     def __post_init__(self) -> None:
-        if self.base not in ("debootstrap", "stage3"):
-            raise ConfigError("--base", f"{self.base!r}: expected debootstrap or stage3 PATH")
-        if self.base == "stage3" and (self.stage3 is None or not self.stage3.is_file()):
+        if not isinstance(self.base, LiveBase):
+            raise TypeError(f"LiveSpec.base: {self.base!r} is not a LiveBase")
+        if self.base is LiveBase.STAGE3 and (self.stage3 is None or not self.stage3.is_file()):
             raise ConfigError("--base stage3", f"{self.stage3}: no such stage3 tarball")
 
 
@@ -162,7 +170,7 @@ def _install_project(root: Path, source: Path, cache: Path) -> None:
     deps = _python_deps(cache, project_dependencies(source))
     shutil.copytree(deps / "usr", root / "usr", symlinks=True, dirs_exist_ok=True)
     site = root / PY_SITE.lstrip("/")
-    for package in ("provision", "pxe"):
+    for package in ("provision",):
         if (source / package).is_dir():
             shutil.rmtree(site / package, ignore_errors=True)
             shutil.copytree(
@@ -201,7 +209,7 @@ def build_live(spec: LiveSpec) -> tuple[Path, Path]:
     modules_dir = modules_dir_for(kernel)
     source = project_source(spec.project)
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    base = spec.stage3 if spec.base == "stage3" else debian_base(spec.cache, spec.mirror)
+    base = spec.stage3 if spec.base is LiveBase.STAGE3 else debian_base(spec.cache, spec.mirror)
     assert base is not None
     work = spec.out_dir / f".work-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -220,12 +228,10 @@ def build_live(spec: LiveSpec) -> tuple[Path, Path]:
         entries = [*tree_entries(root), cpio.chardev("dev/console", 5, 1)]
         write_initramfs(raw, entries, compress=False)
         initrd = spec.out_dir / "initrd.img"
-        tmp = spec.out_dir / ".initrd.img.tmp"
-        run(["zstd", "-q", "-f", "-T0", f"-{spec.zstd_level}", str(raw), "-o", str(tmp)])
-        os.replace(tmp, initrd)
+        with atomic_output(initrd) as tmp:
+            run(["zstd", "-q", "-f", "-T0", f"-{spec.zstd_level}", str(raw), "-o", str(tmp)])
         vmlinuz = spec.out_dir / "vmlinuz"
-        shutil.copyfile(kernel, spec.out_dir / ".vmlinuz.tmp")
-        os.replace(spec.out_dir / ".vmlinuz.tmp", vmlinuz)
+        copy_atomic(kernel, vmlinuz, 0o644)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return vmlinuz, initrd

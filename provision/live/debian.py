@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provision.errors import ConfigError
+from provision.fsutil import atomic_output
 from provision.run import run
 
 SUITE = "bookworm"
@@ -101,9 +102,8 @@ def cached_tarball(out: Path, make: Callable[[Path], None]) -> Path:
         root = work / "root"
         try:
             make(root)
-            tmp = out.with_name(out.name + ".tmp")
-            run(["tar", "-C", root, "--numeric-owner", "-I", "zstd -T0", "-cf", tmp, "."])
-            os.replace(tmp, out)
+            with atomic_output(out) as tmp:
+                run(["tar", "-C", root, "--numeric-owner", "-I", "zstd -T0", "-cf", tmp, "."])
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return out

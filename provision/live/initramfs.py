@@ -8,12 +8,12 @@ chain delivered our kernel and initrd; the full live environment builds on the s
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from provision.errors import ConfigError
+from provision.fsutil import atomic_output
 from provision.live import cpio
 
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox", "/usr/lib/busybox/busybox")
@@ -84,22 +84,16 @@ def marker_entries(busybox: Path | None = None, marker: str = MARKER) -> Iterato
 
 def write_initramfs(path: Path, entries: Iterable[cpio.Entry], *, compress: bool = True) -> None:
     """Write a (gzip-compressed) newc initramfs atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            stream = (
-                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) if compress else raw
-            )
-            writer = cpio.CpioWriter(stream)  # type: ignore[arg-type]
-            for entry in entries:
-                writer.add(entry)
-            writer.close()
-            if compress:
-                stream.close()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as raw:
+        stream = (
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) if compress else raw
+        )
+        writer = cpio.CpioWriter(stream)  # type: ignore[arg-type]
+        for entry in entries:
+            writer.add(entry)
+        writer.close()
+        if compress:
+            stream.close()
         raise
 
 

@@ -11,6 +11,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
@@ -23,10 +24,18 @@ class GpkgError(ProvisionError):
     """Not a readable GPKG file."""
 
 
+class FileKind(StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    OTHER = "other"  # devices, fifos
+
+
 @dataclass(frozen=True)
 class ImageFile:
     path: str  # inside the installed system, e.g. /usr/bin/hello (EPREFIX included)
-    kind: str  # file | dir | symlink | hardlink | other
+    kind: FileKind
     size: int
     mode: int
     sha256: str = ""  # regular files only
@@ -88,15 +97,15 @@ def iter_image(
             name = "/" + info.name.split("/", 1)[1] if "/" in info.name else "/"
             if info.isfile() and not info.name.endswith(".bz2"):
                 fh = tar.extractfile(info)
-                yield ImageFile(name, "file", info.size, info.mode), fh
+                yield ImageFile(name, FileKind.FILE, info.size, info.mode), fh
             elif info.isdir():
-                yield ImageFile(name, "dir", 0, info.mode), None
+                yield ImageFile(name, FileKind.DIR, 0, info.mode), None
             elif info.issym():
-                yield ImageFile(name, "symlink", 0, info.mode, target=info.linkname), None
+                yield ImageFile(name, FileKind.SYMLINK, 0, info.mode, target=info.linkname), None
             elif info.islnk():
-                yield ImageFile(name, "hardlink", 0, info.mode, target=info.linkname), None
+                yield ImageFile(name, FileKind.HARDLINK, 0, info.mode, target=info.linkname), None
             else:
-                yield ImageFile(name, "other", 0, info.mode), None
+                yield ImageFile(name, FileKind.OTHER, 0, info.mode), None
 
 
 def image_manifest(path: Path) -> list[ImageFile]:

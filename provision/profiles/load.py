@@ -18,12 +18,14 @@ from provision.profiles import validate as v
 from provision.profiles.model import (
     BootstrapStep,
     DiskLayout,
+    Filesystem,
     Firmware,
     Kernel,
     MergeAction,
     MergePolicy,
     MergeRule,
     Partition,
+    PartitionTable,
     PortageSettings,
     Profile,
     Repository,
@@ -63,7 +65,7 @@ PORTAGE_KEYS = (
     "binary_only",
     "extra",
 )
-FILESYSTEMS = ("ext4", "xfs", "btrfs", "vfat", "swap")
+FILESYSTEMS = tuple(f.value for f in Filesystem)
 MERGE_ACTIONS = tuple(a.value for a in MergeAction)
 
 
@@ -316,7 +318,9 @@ def _disk(t: dict[str, Any]) -> DiskLayout:
             Partition(
                 mountpoint=mountpoint,
                 size=v.size(f"{key}.size", p.get("size", "rest"), allow_rest=True),
-                filesystem=v.choice(f"{key}.filesystem", p.get("filesystem", "ext4"), FILESYSTEMS),
+                filesystem=Filesystem(
+                    v.choice(f"{key}.filesystem", p.get("filesystem", "ext4"), FILESYSTEMS)
+                ),
                 label=v.string(f"{key}.label", p.get("label", "")),
             )
         )
@@ -330,7 +334,9 @@ def _disk(t: dict[str, Any]) -> DiskLayout:
         firmware=Firmware(
             v.choice("disk.firmware", t.get("firmware", "auto"), tuple(f.value for f in Firmware))
         ),
-        table=v.choice("disk.table", t.get("table", "gpt"), ("gpt", "mbr")),
+        table=PartitionTable(
+            v.choice("disk.table", t.get("table", "gpt"), tuple(x.value for x in PartitionTable))
+        ),
         select=select,
         min_size=v.size("disk.min_size", t["min_size"]) or 0 if "min_size" in t else 0,
         swap=0 if swap in (0, "0", "") else (v.size("disk.swap", swap) or 0),

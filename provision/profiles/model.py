@@ -12,6 +12,29 @@ class Firmware(StrEnum):
     AUTO = "auto"
 
 
+class PartitionTable(StrEnum):
+    GPT = "gpt"
+    MBR = "mbr"
+
+    @property
+    def sfdisk_label(self) -> str:
+        """The name sfdisk (and blkid, and sfdisk --json) use for this table."""
+        return "dos" if self is PartitionTable.MBR else "gpt"
+
+    @classmethod
+    def from_sfdisk(cls, label: str) -> PartitionTable | None:
+        """sfdisk's label ("gpt", "dos") as a table; None for none or another kind."""
+        return {"gpt": cls.GPT, "dos": cls.MBR}.get(label)
+
+
+class Filesystem(StrEnum):
+    EXT4 = "ext4"
+    XFS = "xfs"
+    BTRFS = "btrfs"
+    VFAT = "vfat"
+    SWAP = "swap"
+
+
 class MergeAction(StrEnum):
     TAKE_NEW = "take-new"
     KEEP = "keep"
@@ -43,18 +66,30 @@ class Kernel:
 class Partition:
     mountpoint: str  # "/" , "/home", or "" for none
     size: int | None  # bytes; None = rest of the disk
-    filesystem: str
+    filesystem: Filesystem | None  # None: no filesystem (the BIOS boot partition)
     label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.filesystem is not None and not isinstance(self.filesystem, Filesystem):
+            raise TypeError(f"Partition.filesystem: {self.filesystem!r} is not a Filesystem")
+        if self.size is not None and self.size <= 0:
+            raise ValueError(f"Partition.size: {self.size} is not a positive size")
 
 
 @dataclass(frozen=True)
 class DiskLayout:
     firmware: Firmware = Firmware.AUTO
-    table: str = "gpt"  # gpt | mbr
+    table: PartitionTable = PartitionTable.GPT
     select: str = "first"  # first | largest | serial:X | path:/dev/X
     min_size: int = 0
     swap: int = 0  # bytes, 0 = no swap partition
     partitions: tuple[Partition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.table, PartitionTable):
+            raise TypeError(f"DiskLayout.table: {self.table!r} is not a PartitionTable")
+        if not isinstance(self.firmware, Firmware):
+            raise TypeError(f"DiskLayout.firmware: {self.firmware!r} is not a Firmware")
 
 
 @dataclass(frozen=True)

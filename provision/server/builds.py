@@ -1,4 +1,4 @@
-"""The web UI's view of the builder (provision.build): small adapters, one per operation, so a
+"""The web UI's view of the builder (provision.builder): small adapters, one per operation, so a
 change in the builder's API is a one-line fix here.
 
 Reads: the per-profile state file, the published snapshots, the pass logs.
@@ -12,10 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.build import builder as _builder
-from provision.build import publish as _publish
-from provision.build.layout import DataLayout
-from provision.build.state import load_state
+import provision.builder as _builder
+from provision.builder import load_state
 from provision.run import tail_of
 from provision.server.eta import (
     DEFAULT_BUILD,
@@ -25,6 +23,9 @@ from provision.server.eta import (
     pass_start,
     remaining,
 )
+from provision.snapshots import publish as _publish
+from provision.snapshots import read as _read
+from provision.snapshots.layout import DataLayout
 
 LOG_TAIL = 16384
 IN_FLIGHT = ("syncing", "building", "publishing")
@@ -98,8 +99,8 @@ def view(data_dir: Path, profile: str, now: float | None = None) -> BuildView:
         error=st.error,
         log=st.log,
         updated=st.updated,
-        current=_publish.current_id(layout, profile),
-        snapshots=tuple(reversed(_publish.list_snapshots(layout, profile))),
+        current=_read.current_id(layout, profile),
+        snapshots=tuple(reversed(_read.list_snapshots(layout, profile))),
         built=st.built,
         reused=st.reused,
         progress=progress,
@@ -120,7 +121,7 @@ def log_tail(data_dir: Path, profile: str, size: int = LOG_TAIL) -> str:
 
 
 def snapshot_meta(data_dir: Path, profile: str, snapshot_id: str) -> dict[str, object]:
-    return _publish.read_meta(DataLayout(data_dir).snapshots(profile) / snapshot_id)
+    return _read.read_meta(DataLayout(data_dir).snapshots(profile) / snapshot_id)
 
 
 def trigger(data_dir: Path, profile: str) -> None:

@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from provision.errors import ProvisionError
+from provision.fsutil import atomic_output
 from provision.image.pack import IMAGE_NAME, ImageFiles, files_in
 from provision.portage.render import (
     render_accept_keywords,
@@ -83,32 +84,25 @@ def make_tarball(
     """Write the install bundle to `out` (.tar.gz), atomically (temp name, then rename)."""
     import io
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
     members: list[Path] = []
     if snapshot is not None and snapshot.is_dir():
         members = sorted(p for p in snapshot.rglob("*") if p.is_file() or p.is_symlink())
     total = len(members) + 1
     top = f"{profile.name}-bundle"
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            texts = dict(bundle_files(profile, base_url))
-            texts[f"profiles/{Path(profile.source).name}"] = Path(profile.source).read_text()
-            for rel, text in sorted(texts.items()):
-                data = text.encode()
-                info = tarfile.TarInfo(f"{top}/{rel}")
-                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-                tar.addfile(info, io.BytesIO(data))
-            progress(1 / total)
-            for i, path in enumerate(members, start=2):
-                assert snapshot is not None
-                tar.add(path, f"{top}/snapshot/{path.relative_to(snapshot)}", recursive=False)
-                if i % 50 == 0:
-                    progress(i / total)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_output(out) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        texts = dict(bundle_files(profile, base_url))
+        texts[f"profiles/{Path(profile.source).name}"] = Path(profile.source).read_text()
+        for rel, text in sorted(texts.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        progress(1 / total)
+        for i, path in enumerate(members, start=2):
+            assert snapshot is not None
+            tar.add(path, f"{top}/snapshot/{path.relative_to(snapshot)}", recursive=False)
+            if i % 50 == 0:
+                progress(i / total)
     progress(1.0)
     return out
 
@@ -117,7 +111,7 @@ def installable_image(data_dir: Path, profile: str) -> ImageFiles | None:
     """The current snapshot's system image, when it has one that unpacks into a normal root:
     the builder records the packages' EPREFIX in the snapshot's meta.json; only a `stage` root
     (EPREFIX "") makes such an image, a `prefix` root's holds its own path (docs/install.md)."""
-    from provision.build.publish import current_snapshot, read_meta
+    from provision.snapshots.read import current_snapshot, read_meta
 
     snap = current_snapshot(data_dir, profile)
     if snap is None or not files_in(snap / "image").signature.is_file():
@@ -149,25 +143,18 @@ def make_image_tarball(
     manifest, the public key and a README, atomically."""
     import io
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
     top = f"{profile.name}-image"
     snapshot = image.image.parent.parent.name
     texts = {"README": image_readme(profile.name, snapshot), "key.asc": public_key}
-    try:
-        with tarfile.open(tmp, "w") as tar:
-            for rel, text in sorted(texts.items()):
-                data = text.encode()
-                info = tarfile.TarInfo(f"{top}/{rel}")
-                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-                tar.addfile(info, io.BytesIO(data))
-            for i, path in enumerate((image.manifest, image.signature, image.image), start=1):
-                tar.add(path, f"{top}/{path.name}", recursive=False)
-                progress(i / 4)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_output(out) as tmp, tarfile.open(tmp, "w") as tar:
+        for rel, text in sorted(texts.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for i, path in enumerate((image.manifest, image.signature, image.image), start=1):
+            tar.add(path, f"{top}/{path.name}", recursive=False)
+            progress(i / 4)
     progress(1.0)
     return out
 
@@ -234,8 +221,8 @@ class ImageMaker:
         return make_iso(profile, self.base_url, self.data_dir, self.profiles_dir, out, progress)
 
     def _public_key(self) -> str:
-        from provision.build.keys import export_public_key, load_key
-        from provision.build.layout import DataLayout
+        from provision.signing import export_public_key, load_key
+        from provision.snapshots.layout import DataLayout
 
         return export_public_key(load_key(DataLayout(self.data_dir).keys))
 

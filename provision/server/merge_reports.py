@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import ConfigError
+from provision.names import normalize_mac
 from provision.server.db import Database
-from provision.server.store import normalize_mac
 
 MAX_BYTES = 512 * 1024
 KEEP = 20  # reports kept per host

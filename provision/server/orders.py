@@ -31,7 +31,13 @@ from provision.errors import ConfigError, NotFound
 from provision.server.db import Database
 from provision.server.eta import Job, queue_etas
 
-KINDS = ("iso", "tarball")
+
+class OrderKind(StrEnum):
+    ISO = "iso"  # a per-profile install ISO
+    TARBALL = "tarball"  # the system image (or an install bundle) as a tar
+
+
+KINDS = tuple(k.value for k in OrderKind)
 CONFIG_NAME = "orders.toml"
 _EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$|^[^@\s<>\"']+@localhost$")
 
@@ -68,7 +74,7 @@ class OrderState(StrEnum):
 class Order:
     id: int
     profile: str
-    kind: str
+    kind: OrderKind
     email: str
     state: OrderState
     created: float
@@ -102,10 +108,10 @@ def check_email(value: str) -> str:
     return value
 
 
-def check_kind(value: str) -> str:
+def check_kind(value: str) -> OrderKind:
     if value not in KINDS:
         raise ConfigError("kind", f"{value!r} is not an image kind (allowed: {', '.join(KINDS)})")
-    return value
+    return OrderKind(value)
 
 
 def parse_config(text: str, where: str) -> OrderConfig:
@@ -273,7 +279,7 @@ def _order(row: sqlite3.Row) -> Order:
     return Order(
         id=row["id"],
         profile=row["profile"],
-        kind=row["kind"],
+        kind=OrderKind(row["kind"]),
         email=row["email"],
         state=OrderState(row["state"]),
         created=row["created"],

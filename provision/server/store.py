@@ -1,25 +1,24 @@
 """The server's state in SQLite (one file in the data dir): hosts and their install events.
 
-A host is known by its MAC address.  State: new → installing → installed | failed.
-`boot_local` is the boot-once switch: set when a host finishes installing (its next network
-boot goes to local disk), cleared when the admin asks for a reinstall.
+The host model (Host, HostState, Event) is provision.hosts; this is its storage.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
-from enum import StrEnum
 
-from provision.errors import ConfigError, NotFound
+from provision.errors import NotFound
+from provision.hosts import (
+    Event,
+    EventKind,
+    Host,
+    HostState,
+    check_hostname,
+    normalize_mac,
+)
 from provision.server.db import Database
-
-_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hosts (
@@ -52,54 +51,6 @@ CREATE TABLE IF NOT EXISTS host_settings (
     PRIMARY KEY (mac, key)
 );
 """
-
-
-class HostState(StrEnum):
-    NEW = "new"
-    INSTALLING = "installing"
-    INSTALLED = "installed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Host:
-    mac: str
-    hostname: str
-    profile: str
-    state: HostState
-    boot_local: bool
-    wipe: bool
-    token: str
-    ip: str
-    created: float
-    updated: float
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    mac: str
-    time: float
-    kind: str  # start | progress | finish | failure | log
-    step: str
-    message: str
-    progress: float | None
-    log_tail: str
-
-
-def normalize_mac(value: str) -> str:
-    """aa:bb:cc:dd:ee:ff from any common spelling (AA-BB-.., aabbcc..); ConfigError otherwise."""
-    text = value.strip().lower()
-    if not _MAC_RE.match(text):
-        raise ConfigError("mac", f"{value!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
-    hexdigits = re.sub(r"[^0-9a-f]", "", text)
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
-
-
-def check_hostname(value: str) -> str:
-    if value and not _HOSTNAME_RE.match(value):
-        raise ConfigError("hostname", f"{value!r} is not a valid host name (a-z, 0-9, '-', dots)")
-    return value
 
 
 class Store(Database):
@@ -218,7 +169,7 @@ class Store(Database):
     def add_event(
         self,
         mac: str,
-        kind: str,
+        kind: EventKind,
         *,
         step: str = "",
         message: str = "",
@@ -232,7 +183,15 @@ class Store(Database):
             cur = db.execute(
                 "INSERT INTO events (mac, time, kind, step, message, progress, log_tail)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (mac, time.time(), kind, step, message, progress, log_tail[-8192:]),
+                (
+                    mac,
+                    time.time(),
+                    EventKind(kind).value,
+                    step,
+                    message,
+                    progress,
+                    log_tail[-8192:],
+                ),
             )
             event_id = cur.lastrowid
         with self._lock:
@@ -268,7 +227,7 @@ def _event(row: sqlite3.Row) -> Event:
         id=row["id"],
         mac=row["mac"],
         time=row["time"],
-        kind=row["kind"],
+        kind=EventKind(row["kind"]),
         step=row["step"],
         message=row["message"],
         progress=row["progress"],

@@ -32,9 +32,6 @@ from pathlib import Path
 
 import pytest
 
-from provision.build import current_snapshot
-from provision.build.keys import KeyInfo, export_public_key, gpg_argv, load_key, stop_agents
-from provision.build.layout import DataLayout
 from provision.live.debian import cached_tarball, debian_mirror
 from provision.portage.prefix import Prefix
 from provision.portage.render import (
@@ -47,6 +44,9 @@ from provision.profiles.model import Profile
 from provision.run import Result, run
 from provision.server.app import create_app
 from provision.server.settings import ServerSettings
+from provision.signing import KeyInfo, export_public_key, gpg_argv, load_key, stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "profiles"

@@ -11,10 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from provision.build.keys import load_key, stop_agents
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot, list_snapshots
-from provision.build.verify import check_binhost
+from provision.signing import load_key, stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot, list_snapshots
+from provision.snapshots.verify import check_binhost
 from tests.integration.build_fixtures import (
     DEMO_REPO,
     make_test_profile,

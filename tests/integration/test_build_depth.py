@@ -7,13 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
-from provision.build.keys import export_public_key, load_key, stop_agents
-from provision.build.publish import current_snapshot
-from provision.build.verify import read_index
 from provision.portage import gpkg
 from provision.portage.render import render_client_profile_packages
 from provision.profiles import ProfileSet
 from provision.run import run
+from provision.signing import export_public_key, load_key, stop_agents
+from provision.snapshots.read import current_snapshot
+from provision.snapshots.verify import read_index
 from tests.conftest import DEMO_REPO
 from tests.integration.build_fixtures import (
     client_dir,

@@ -9,10 +9,10 @@ import shutil
 import time
 from pathlib import Path
 
-from provision.build.keys import stop_agents
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot
-from provision.build.verify import read_index
+from provision.signing import stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
+from provision.snapshots.verify import read_index
 from tests.integration.build_fixtures import DEMO_REPO, make_test_profile, popen_cli, provision
 
 BROKEN = """EAPI=8

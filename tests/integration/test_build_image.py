@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from provision.build.keys import load_key, stop_agents
-from provision.build.publish import current_snapshot
 from provision.image.pack import files_in
 from provision.image.unpack import install_image
+from provision.signing import load_key, stop_agents
+from provision.snapshots.read import current_snapshot
 from tests.conftest import DEMO_REPO
 from tests.integration.build_fixtures import make_test_profile, provision, serve
 

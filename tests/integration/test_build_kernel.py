@@ -7,10 +7,10 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from provision.build.keys import stop_agents
-from provision.build.publish import current_snapshot
-from provision.build.verify import read_index
 from provision.portage import gpkg
+from provision.signing import stop_agents
+from provision.snapshots.read import current_snapshot
+from provision.snapshots.verify import read_index
 from tests.conftest import DEMO_REPO
 from tests.integration.build_fixtures import provision
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.keys import gpg_argv, stop_agents
-from provision.build.layout import DataLayout
-from provision.build.verify import check_binhost, read_index
 from provision.errors import PublishError
 from provision.run import run
+from provision.signing import gpg_argv, stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.verify import check_binhost, read_index
 from tests.integration import build_fixtures
 from tests.integration.build_fixtures import (
     DemoBinhost,

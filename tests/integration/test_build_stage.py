@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from provision.build.keys import load_key, stop_agents
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot
-from provision.build.roots import StageRoot
-from provision.build.verify import check_binhost
+from provision.builder.roots import StageRoot
 from provision.run import run
+from provision.signing import load_key, stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
+from provision.snapshots.verify import check_binhost
 from tests.integration.build_fixtures import make_stage_tarball, provision
 
 
@@ -41,7 +41,7 @@ def test_stage_root_builds_signed_packages_for_a_normal_root(
         contents = (root / "var/db/pkg/app-misc/hello-1.0/CONTENTS").read_text()
         assert "obj /usr/bin/hello " in contents
         # the binary runs inside the root, entered the way the builder enters it
-        from provision.build.roots import Mounts
+        from provision.builder.roots import Mounts
 
         mounts = Mounts(
             root, {}, DataLayout(data).pkgdir("server-amd64"), DataLayout(data).distfiles, key

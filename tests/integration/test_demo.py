@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pycdlib
 
-from provision.build.keys import stop_agents
-from provision.build.publish import current_snapshot
 from provision.image.pack import files_in
+from provision.signing import stop_agents
+from provision.snapshots.read import current_snapshot
 from tests.integration.build_fixtures import provision
 
 

@@ -23,15 +23,16 @@ from flask.testing import FlaskClient
 
 from provision.commands.serve import start_dns_retry
 from provision.dns.queue import RetryQueue
+from provision.hosts import HostState
 from provision.run import run
 from provision.server import services
 from provision.server.settings import ServerSettings
-from provision.server.store import HostState, Store
+from provision.server.store import Store
 from tests.conftest import PROFILES
 from tests.integration.bind_fixture import KEY, Bind, start_bind
 from tests.integration.build_fixtures import serve
-from tests.integration.test_install_disk import loop_disk
-from tests.unit.test_server_web import PASSWORD, close_app, login, make_app, post
+from tests.integration.install_fixtures import loop_disk
+from tests.webapp import PASSWORD, close_app, login, make_app, post
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.keys import create_key, stop_agents
 from provision.image.manifest import ImageError
 from provision.image.pack import build_image, files_in, merge_argv, merge_into
 from provision.image.unpack import STAGING, install_image
 from provision.portage.render import render_world
 from provision.profiles import ProfileSet
 from provision.run import run
+from provision.signing import create_key, stop_agents
 from tests.conftest import DEMO_REPO
 from tests.integration.portage_env import demo_prefix
 

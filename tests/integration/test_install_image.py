@@ -22,8 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.keys import KeyInfo, load_key, stop_agents
-from provision.build.publish import current_snapshot
 from provision.errors import InstallError
 from provision.image.pack import files_in
 from provision.install import steps
@@ -46,11 +44,13 @@ from provision.install.steps.packages import (
 from provision.profiles.model import Firmware
 from provision.run import run
 from provision.server.images import ImageMaker, installable_image
-from provision.server.orders import Order, OrderState
+from provision.server.orders import Order, OrderKind, OrderState
 from provision.server.store import Store
+from provision.signing import KeyInfo, load_key, stop_agents
+from provision.snapshots.read import current_snapshot
 from tests.conftest import DEMO_REPO
 from tests.integration.build_fixtures import make_stage_tarball, make_test_profile, provision
-from tests.integration.test_install_disk import publish_stage, serve
+from tests.integration.install_fixtures import publish_stage, serve
 
 pytestmark = pytest.mark.integration
 
@@ -319,8 +319,8 @@ def context_for(config: InstallConfig, target: Path) -> InstallContext:
 def test_tarball_order_serves_the_image(env: Env, tmp_path: Path) -> None:
     image = installable_image(env.data, PROFILE)
     assert image is not None
-    order = Order(1, PROFILE, "tarball", "", OrderState.BUILDING, 0.0, None, None, None, "", 0,
-                  "", 0.0, "tok")  # fmt: skip
+    order = Order(1, PROFILE, OrderKind.TARBALL, "", OrderState.BUILDING, 0.0, None, None, None,
+                  "", 0, "", 0.0, "tok")  # fmt: skip
     seen: list[float] = []
     out = ImageMaker(env.data, env.profiles, env.url)(order, tmp_path / "orders", seen.append)
     assert out.name == f"{PROFILE}-1.tar" and seen[-1] == 1.0

@@ -23,8 +23,8 @@ from provision.server.store import Store
 from tests.conftest import PROFILES
 from tests.integration.build_fixtures import DemoBinhost, make_stage_tarball
 from tests.integration.build_fixtures import demo_binhost as demo_binhost  # session fixture
-from tests.integration.test_install_disk import Server as _Server
-from tests.integration.test_install_disk import (
+from tests.integration.install_fixtures import Server as _Server
+from tests.integration.install_fixtures import (
     install_cli,
     lines_of,
     loop_disk,

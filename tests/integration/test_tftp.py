@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.pxe.tftp import Fetch, TftpServer
 from provision.run import run
-from pxe.tftp import Fetch, TftpServer
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +191,7 @@ def test_attacks_refused_while_serving_others(
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
     assert after == before  # nothing written, nothing created
     assert not (tmp_path / "evil").exists()
-    outcomes = sorted(f.outcome for f in settled(fetches, 7))
+    outcomes: list[str] = sorted(f.outcome for f in settled(fetches, 7))
     assert outcomes.count("write-refused") == 4  # ../evil is refused as a write as well
     assert outcomes.count("refused") == 2 and outcomes.count("sent") == 1
     # and it keeps serving

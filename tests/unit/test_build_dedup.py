@@ -3,8 +3,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from provision.build.dedup import compile_env, kernel_exclusions, seed, siblings
-from provision.build.settings import RootSpec
+from provision.builder.dedup import compile_env, kernel_exclusions, seed, siblings
+from provision.builder.settings import RootKind, RootSpec
 from provision.profiles import ProfileSet
 
 PREFIX = RootSpec()
@@ -20,7 +20,9 @@ def test_siblings_share_the_compile_environment(profiles_dir: Path) -> None:
     assert siblings(ps.get("server-amd64"), all_, PREFIX) == ["vm-amd64"]
     hotter = replace(desktop, portage=replace(desktop.portage, cflags="-O3 -pipe"))
     assert compile_env(hotter, PREFIX) != compile_env(desktop, PREFIX)
-    assert compile_env(desktop, RootSpec("stage", Path("/s.tar"))) != compile_env(desktop, PREFIX)
+    assert compile_env(desktop, RootSpec(RootKind.STAGE, Path("/s.tar"))) != compile_env(
+        desktop, PREFIX
+    )
 
 
 def test_kernel_not_shared_when_fragments_differ(profiles_dir: Path) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.plan import emerge_argv, emerged, failure_line, new_pass_id
-from provision.build.settings import BuildSettings, RootSpec, parse_settings
-from provision.build.state import Phase, ProfileState, load_state, save_state
-from provision.build.verify import parse_manifest, parse_packages
+from provision.builder.plan import emerge_argv, emerged, failure_line, new_pass_id
+from provision.builder.settings import BuildSettings, RootKind, RootSpec, parse_settings
+from provision.builder.state import Phase, ProfileState, load_state, save_state
 from provision.errors import ConfigError, PublishError
+from provision.snapshots.verify import parse_manifest, parse_packages
 
 
 def test_emerge_argv_updates_world_with_binary_packages() -> None:
@@ -52,7 +52,9 @@ def test_pass_ids_sort_by_time() -> None:
         pytest.param(
             "keep = 2\nsync_interval = 60\njobs = 2\n"
             '[profile.x]\nroot = "stage"\nstage = "s.tar"\n',
-            BuildSettings(2, 60.0, 2, RootSpec(), {"x": RootSpec("stage", Path("/d/s.tar"))}),
+            BuildSettings(
+                2, 60.0, 2, RootSpec(), {"x": RootSpec(RootKind.STAGE, Path("/d/s.tar"))}
+            ),
             id="per-profile-stage",
         ),
     ],

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.keys import KeyInfo
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot, list_snapshots, prune, rollback
-from provision.build.roots import Mounts, StageRoot
-from provision.build.status import profile_status, render_table
+from provision.builder.roots import Mounts, StageRoot
+from provision.builder.status import profile_status, render_table
 from provision.errors import NotFound
 from provision.fsutil import symlink_atomic
+from provision.signing import KeyInfo
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.publish import prune, rollback
+from provision.snapshots.read import current_snapshot, list_snapshots
 
 
 def _snapshots(data: Path, ids: list[str], current: str) -> DataLayout:

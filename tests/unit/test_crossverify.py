@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from provision.build.verify import parse_packages
 from provision.crossverify import Comparison, Package, Verdict, compare, latest, render_report
+from provision.snapshots.verify import parse_packages
 
 STATE = {"USE": "ipv6", "CFLAGS": "-O2", "CHOST": "x86_64-pc-linux-gnu"}
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from provision.hosts import HostState
 from provision.install.config import parse_config
 from provision.server.app import create_app
 from provision.server.routes.api_v1 import store_of
 from provision.server.settings import ServerSettings
-from provision.server.store import HostState, Store
+from provision.server.store import Store
 
 MAC = "52:54:00:12:34:56"
 

@@ -9,6 +9,7 @@ import pytest
 
 from provision.errors import ConfigError, InstallError
 from provision.install.disks import (
+    DevType,
     Disk,
     Record,
     dump_records,
@@ -127,7 +128,7 @@ def test_usb_disk_is_removable() -> None:
     rec = Record(
         "sdf",
         "/dev/sdf",
-        "disk",
+        DevType.DISK,
         properties={"ID_BUS": "usb", "ID_SERIAL_SHORT": "U1", "ID_MODEL": "Stick"},
         attributes={"size": "2097152", "removable": "0", "dev": "8:80"},
     )

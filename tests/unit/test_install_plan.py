@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from provision.install.plan import (
     resolve_firmware,
 )
 from provision.profiles import ProfileSet
-from provision.profiles.model import DiskLayout, Firmware, Partition
+from provision.profiles.model import DiskLayout, Filesystem, Firmware, Partition, PartitionTable
+
+EXT4 = Filesystem.EXT4
 
 GiB = 1 << 30
 BIOS_BOOT = "21686148-6449-6E6F-744E-656564454649"
@@ -30,14 +33,14 @@ def _plan(layout: DiskLayout, size: int = 20 * GiB, fw: Firmware = Firmware.BIOS
     return plan_partitions(layout, devnode="/dev/vda", disk_size=size, firmware=fw, seed="m/p")
 
 
-def _shape(plan: PartitionPlan) -> list[tuple[str, str, str]]:
+def _shape(plan: PartitionPlan) -> list[tuple[str, str | None, str]]:
     return [(p.role, p.filesystem, p.mountpoint) for p in plan.partitions]
 
 
 def test_server_profile_bios_gpt(profiles_dir: Path) -> None:
     layout = ProfileSet(profiles_dir).get("server-amd64").disk
     plan = _plan(layout, 20 * GiB, Firmware.BIOS)
-    assert _shape(plan) == [("bios", "", ""), ("root", "ext4", "/")]
+    assert _shape(plan) == [("bios", None, ""), ("root", "ext4", "/")]
     bios, root = plan.partitions
     assert (bios.start, bios.size) == (MIB, MIB)
     assert root.start == 2 * MIB and root.end == 20 * GiB - MIB
@@ -61,9 +64,12 @@ def test_uefi_adds_esp_when_layout_has_none() -> None:
 
 
 def test_bios_mbr_marks_root_bootable() -> None:
-    layout = DiskLayout(table="mbr", swap=256 * MIB)
+    layout = DiskLayout(table=PartitionTable.MBR, swap=256 * MIB)
     plan = _plan(layout, 4 * GiB, Firmware.BIOS)
-    assert plan.table == "dos" and _shape(plan) == [("swap", "swap", ""), ("root", "ext4", "/")]
+    assert plan.table is PartitionTable.MBR and _shape(plan) == [
+        ("swap", "swap", ""),
+        ("root", "ext4", "/"),
+    ]
     assert [p.bootable for p in plan.partitions] == [False, True]
     assert plan.disk_id.startswith("0x") and len(plan.disk_id) == 10
 
@@ -108,7 +114,7 @@ def test_sfdisk_script_4k_sectors_uefi() -> None:
         pytest.param(DiskLayout(), 60 * MIB, "too small", id="tiny-disk"),
         pytest.param(DiskLayout(min_size=8 * GiB), 4 * GiB, "too small", id="min-size"),
         pytest.param(
-            DiskLayout(partitions=(Partition("/", 4 * GiB, "ext4"),)), 2 * GiB, "too small",
+            DiskLayout(partitions=(Partition("/", 4 * GiB, EXT4),)), 2 * GiB, "too small",
             id="fixed-root",
         ),
     ],
@@ -122,18 +128,17 @@ def test_too_small(layout: DiskLayout, size: int, match: str) -> None:
     ("layout", "match"),
     [
         pytest.param(
-            DiskLayout(partitions=(Partition("/", None, "ext4"), Partition("/home", GiB, "ext4"))),
+            DiskLayout(partitions=(Partition("/", None, EXT4), Partition("/home", GiB, EXT4))),
             "only the last partition", id="rest-not-last",
         ),
         pytest.param(
-            DiskLayout(partitions=(Partition("/home", None, "ext4"),)), "no root", id="no-root"
+            DiskLayout(partitions=(Partition("/home", None, EXT4),)), "no root", id="no-root"
         ),
         pytest.param(
-            DiskLayout(table="mbr", swap=MIB, partitions=tuple(
-                Partition(m, GiB, "ext4") for m in ("/", "/a", "/b", "/c"))),
+            DiskLayout(table=PartitionTable.MBR, swap=MIB, partitions=tuple(
+                Partition(m, GiB, EXT4) for m in ("/", "/a", "/b", "/c"))),
             "MBR table holds 4", id="mbr-too-many",
         ),
-        pytest.param(DiskLayout(table="apm"), "gpt or mbr", id="bad-table"),
     ],
 )  # fmt: skip
 def test_bad_layouts(layout: DiskLayout, match: str) -> None:
@@ -190,5 +195,18 @@ def test_mkfs_argv() -> None:
     assert vfat[:5] == ["mkfs.vfat", "-F", "32", "-n", "EFI"] and len(vfat[6]) == 8
     assert esp.uuid == f"{vfat[6][:4]}-{vfat[6][4:]}"
     assert mkfs_argv(swap, "/dev/vda2") == ["mkswap", "-L", "swap", "-U", swap.uuid, "/dev/vda2"]
-    xfs = mkfs_argv(replace(root, filesystem="xfs"), "/dev/x")
+    xfs = mkfs_argv(replace(root, filesystem=Filesystem.XFS), "/dev/x")
     assert xfs[:2] == ["mkfs.xfs", "-f"] and f"uuid={root.uuid}" in xfs
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: DiskLayout(table="apm"), id="table-string"),  # type: ignore[arg-type]
+        pytest.param(lambda: DiskLayout(table="mbr"), id="table-unconverted"),  # type: ignore[arg-type]
+        pytest.param(lambda: Partition("/", None, "ext4"), id="filesystem-string"),  # type: ignore[arg-type]
+    ],
+)  # fmt: skip
+def test_models_refuse_untyped_choices(make: Callable[[], object]) -> None:
+    with pytest.raises(TypeError):
+        make()

@@ -27,7 +27,7 @@ from provision.install.render import (
 from provision.install.steps.packages import emerge_argv, missing_binaries
 from provision.install.steps.portage import portage_files, profile_link
 from provision.profiles import ProfileSet
-from provision.profiles.model import DiskLayout, Firmware
+from provision.profiles.model import DiskLayout, Firmware, PartitionTable
 
 GiB = 1 << 30
 
@@ -66,7 +66,7 @@ def test_grub_cfg_separate_boot(profiles_dir: Path) -> None:
 
 def test_grub_cfg_root_only_mbr() -> None:
     plan = plan_partitions(
-        DiskLayout(table="mbr"),
+        DiskLayout(table=PartitionTable.MBR),
         devnode="/dev/sda",
         disk_size=4 * GiB,
         firmware=Firmware.BIOS,

@@ -14,11 +14,12 @@ from provision.install.config import InstallConfig, config_document, parse_confi
 from provision.install.context import InstallContext
 from provision.install.disks import Disk
 from provision.install.events import Events
-from provision.install.runner import Options, choose, own_disk_id, render_plan
+from provision.install.plan import own_disk_id
+from provision.install.runner import Options, choose, render_plan
 from provision.install.state import InstallState, load_state, save_state, state_file
 from provision.live.modules import module_name, parse_modules_dep, resolve
 from provision.profiles import ProfileSet
-from provision.profiles.model import Firmware
+from provision.profiles.model import Firmware, PartitionTable
 
 GiB = 1 << 30
 
@@ -51,7 +52,7 @@ def test_choose_largest_suitable(profiles_dir: Path, tmp_path: Path) -> None:
     # A disk whose table this install wrote (a rerun after a power loss) needs no --wipe.
     choice, _ = choose(config, DISKS, Options(target=tmp_path), owned=["/dev/sdb"])
     assert choice.disk.devnode == "/dev/sdb"
-    assert own_disk_id(config.seed, "gpt") == plan.disk_id
+    assert own_disk_id(config.seed, PartitionTable.GPT) == plan.disk_id
 
 
 def test_choose_override_and_firmware(profiles_dir: Path, tmp_path: Path) -> None:

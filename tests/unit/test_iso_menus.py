@@ -17,7 +17,7 @@ from provision.iso.menus import (
     render_grub_esp,
     render_isolinux,
 )
-from tests.unit.test_iso_stamp import STAMP
+from tests.unit.iso_samples import STAMP
 
 TEMPLATES = load_templates()
 ARGS = (

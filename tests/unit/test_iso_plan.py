@@ -14,7 +14,7 @@ from provision.errors import ConfigError
 from provision.iso import gpt
 from provision.iso.menus import load_templates
 from provision.iso.plan import BootBase, IsoPlan, TreeFile, plan_image, volume_id
-from tests.unit.test_iso_stamp import STAMP
+from tests.unit.iso_samples import STAMP
 
 TEMPLATES = load_templates()
 SYS = Path("/usr/lib/syslinux/modules/bios")

@@ -8,7 +8,7 @@ import pytest
 
 from provision.cli import main
 from provision.errors import ConfigError
-from pxe.dnsmasq import DhcpConfig, Mode, dnsmasq_argv, render_config, write_config
+from provision.pxe.dnsmasq import DhcpConfig, Mode, dnsmasq_argv, render_config, write_config
 
 BASE = "http://192.0.2.1:8080"
 

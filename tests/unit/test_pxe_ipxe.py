@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from provision.errors import ConfigError
-from provision.server.store import Host, HostState
-from pxe import ipxe
+from provision.hosts import Host, HostState
+from provision.pxe import ipxe
 
 BASE = "http://192.0.2.1:8080"
 MAC = "52:54:00:12:34:56"

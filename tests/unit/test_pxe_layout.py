@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from provision.errors import ConfigError
-from pxe import bootloaders
-from pxe.bootloaders import Found, find_all
-from pxe.layout import PXELINUX_DEFAULT, TreeFile, plan_tree, write_tree
+from provision.pxe import bootloaders
+from provision.pxe.bootloaders import Found, find_all
+from provision.pxe.layout import PXELINUX_DEFAULT, TreeFile, plan_tree, write_tree
 
 BASE = "http://192.0.2.1:8080"
 

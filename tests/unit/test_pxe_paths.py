@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pxe.paths import PathRefused, clean_path, resolve_in_root
+from provision.pxe.paths import PathRefused, clean_path, resolve_in_root
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from provision.hosts import HostState
 from provision.server.app import create_app
 from provision.server.settings import ServerSettings
-from provision.server.store import HostState, Store
+from provision.server.store import Store
 from tests.conftest import PROFILES
 
 BASE = "http://192.0.2.1:8080"

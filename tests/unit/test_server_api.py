@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from provision.hosts import EventKind
 from provision.server import services
 from provision.server.auth import api_token_valid
-from tests.unit.test_server_web import MAC, PASSWORD, close_app, csrf, fake_build, login, make_app
-
-
-@pytest.fixture
-def app(tmp_path: Path, profiles_dir: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path / "data", profiles_dir)
-    yield app
-    close_app(app)
+from tests.webapp import MAC, PASSWORD, csrf, fake_build, login
 
 
 @pytest.fixture
@@ -96,8 +88,10 @@ def test_hosts(app: Flask, api: FlaskClient) -> None:
     host = body(resp)["host"]
     assert (host["mac"], host["profile"], host["state"]) == (MAC, "server-amd64", "new")
     store = services.store(app)
-    first = store.add_event(MAC, "start", step="partition")
-    store.add_event(MAC, "progress", step="packages", progress=0.5, log_tail="emerging 3 of 9")
+    first = store.add_event(MAC, EventKind.START, step="partition")
+    store.add_event(
+        MAC, EventKind.PROGRESS, step="packages", progress=0.5, log_tail="emerging 3 of 9"
+    )
     data = body(api.get(f"/api/v1/hosts/{MAC}"))
     assert [e["step"] for e in data["events"]] == ["partition", "packages"]
     data = body(api.get(f"/api/v1/hosts/{MAC}?after={first.id}"))

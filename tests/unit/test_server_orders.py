@@ -22,6 +22,7 @@ from provision.server.images import (
 from provision.server.orders import (
     Order,
     OrderConfig,
+    OrderKind,
     OrderQueue,
     OrderState,
     etas,
@@ -39,7 +40,9 @@ def queue(tmp_path: Path) -> Iterator[OrderQueue]:
 
 
 def _order(**kw: object) -> Order:
-    base = Order(1, "p", "iso", "", OrderState.READY, 0.0, 0.0, 0.0, None, "/x", 1, "", 1.0, "t")
+    base = Order(
+        1, "p", OrderKind.ISO, "", OrderState.READY, 0.0, 0.0, 0.0, None, "/x", 1, "", 1.0, "t"
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 

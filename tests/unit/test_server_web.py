@@ -2,89 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
 
-from provision.build.layout import DataLayout
-from provision.build.state import Phase, ProfileState, load_state, save_state
+from provision.builder.state import Phase, load_state
+from provision.hosts import EventKind
 from provision.server import services
-from provision.server.app import create_app
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import OrderConfig
-from provision.server.settings import ServerSettings
-
-PASSWORD = "correct horse battery"
-HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # fast for tests
-MAC = "52:54:00:12:34:56"
-
-
-def make_app(data_dir: Path, profiles_dir: Path, password_hash: str = HASH) -> Flask:
-    settings = ServerSettings(
-        data_dir,
-        profiles_dir,
-        secret_key="s" * 32,
-        base_url="http://srv:8080",
-        admin_password_hash=password_hash,
-    )
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    return app
-
-
-def close_app(app: Flask) -> None:
-    services.close_services(app)
-    for key in [k for k in app.extensions if k.endswith(".store")]:
-        app.extensions.pop(key).close()
-
-
-@pytest.fixture
-def app(tmp_path: Path, profiles_dir: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path / "data", profiles_dir)
-    yield app
-    close_app(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def admin(app: Flask) -> FlaskClient:
-    c = app.test_client()
-    login(c)
-    return c
-
-
-def csrf(client: FlaskClient, path: str = "/login") -> str:
-    page = client.get(path)
-    m = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert m, f"no CSRF token on {path}"
-    return m.group(1)
-
-
-def login(client: FlaskClient, password: str = PASSWORD) -> None:
-    resp = client.post("/login", data={"password": password, "csrf_token": csrf(client)})
-    assert resp.status_code == 302, resp.get_data(as_text=True)
-
-
-def post(client: FlaskClient, path: str, data: dict[str, str], page: str = "/hosts") -> str:
-    """POST a form with this session's CSRF token; returns the redirect target."""
-    resp = client.post(path, data={**data, "csrf_token": csrf(client, page)})
-    assert resp.status_code == 302, (resp.status_code, resp.get_data(as_text=True)[:500])
-    return resp.headers["Location"]
-
-
-def flashes(client: FlaskClient, path: str) -> str:
-    return client.get(path).get_data(as_text=True)
-
+from tests.webapp import MAC, PASSWORD, close_app, csrf, fake_build, flashes, make_app, post
 
 # --- auth ------------------------------------------------------------------------------------
 PROTECTED_GET = [
@@ -236,8 +165,8 @@ def test_hosts_pages_and_actions(app: Flask, admin: FlaskClient) -> None:
     to = post(admin, "/hosts", {"mac": MAC, "hostname": "Web1", "profile": "server-amd64"})
     assert to == f"/hosts/{MAC}"
     store = services.store(app)
-    store.add_event(MAC, "start", step="partition", message="starting")
-    store.add_event(MAC, "failure", step="packages", log_tail="emerge: fatal error XYZ")
+    store.add_event(MAC, EventKind.START, step="partition", message="starting")
+    store.add_event(MAC, EventKind.FAILURE, step="packages", log_tail="emerge: fatal error XYZ")
     store.set_state(MAC, store.host(MAC).state.__class__("installed"))
     listing = admin.get("/hosts").get_data(as_text=True)
     assert MAC in listing and "web1" in listing and "installed" in listing
@@ -266,23 +195,6 @@ def test_hosts_bad_input(admin: FlaskClient) -> None:
 
 
 # --- builds ----------------------------------------------------------------------------------
-def fake_build(data_dir: Path, profile: str) -> DataLayout:
-    """A profile mid-pass with two published snapshots (as the builder leaves them)."""
-    layout = DataLayout(data_dir)
-    pass_id = time.strftime("%Y%m%dT%H%M%SZ-aaaaaa", time.gmtime(time.time() - 30))
-    log = layout.logs(profile) / f"{pass_id}.log"
-    log.parent.mkdir(parents=True)
-    log.write_text(">>> Emerging (1 of 2) app-misc/hello-1.0::demo\nstill compiling...\n")
-    state = ProfileState(profile, Phase.BUILDING, pass_id=pass_id, log=str(log), updated=1.0)
-    save_state(layout.state_file(profile), state)
-    for sid in ("20240101T000000Z-s1", "20240102T000000Z-s2"):
-        snap = layout.snapshots(profile) / sid
-        (snap / "binhost").mkdir(parents=True)
-        (snap / "meta.json").write_text('{"published": 1704067200, "packages": ["a/b-1"]}')
-    layout.current_link(profile).symlink_to("20240102T000000Z-s2")
-    return layout
-
-
 def test_builds_pages(app: Flask, admin: FlaskClient) -> None:
     data_dir = app.config["PROVISION"].data_dir
     fake_build(data_dir, "server-amd64")

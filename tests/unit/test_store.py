@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from provision.errors import ConfigError, NotFound
-from provision.server.store import HostState, Store, normalize_mac
+from provision.hosts import EventKind, HostState
+from provision.names import normalize_mac
+from provision.server.store import Store
 
 
 @pytest.mark.parametrize(
@@ -34,8 +36,8 @@ def test_host_lifecycle(tmp_path: Path) -> None:
     assert host.state is HostState.NEW and not host.boot_local and len(host.token) > 20
     assert store.host_by_token(host.token) == host
     store.set_state(host.mac, HostState.INSTALLING)
-    store.add_event(host.mac, "start", step="partition", message="partitioning /dev/vda")
-    store.add_event(host.mac, "progress", step="packages", progress=0.5)
+    store.add_event(host.mac, EventKind.START, step="partition", message="partitioning /dev/vda")
+    store.add_event(host.mac, EventKind.PROGRESS, step="packages", progress=0.5)
     installed = store.set_state(host.mac, HostState.INSTALLED, ip="192.0.2.50")
     assert installed.boot_local and installed.ip == "192.0.2.50"
     events = store.events(host.mac)
@@ -53,7 +55,7 @@ def test_host_lifecycle(tmp_path: Path) -> None:
 def test_unknown_host_and_bad_hostname(tmp_path: Path) -> None:
     store = Store.in_data_dir(tmp_path)
     with pytest.raises(NotFound):
-        store.add_event("52:54:00:00:00:09", "start")
+        store.add_event("52:54:00:00:00:09", EventKind.START)
     with pytest.raises(ConfigError, match="not a valid host name"):
         store.upsert_host("52:54:00:00:00:09", hostname="Bad_Name")
     store.close()

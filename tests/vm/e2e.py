@@ -26,17 +26,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.build.keys import load_key, stop_agents
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot
+from provision.hosts import Event, Host
 from provision.live.build import LiveSpec, build_live
-from provision.server.store import Event, Host, Store
-from pxe import dnsmasq
-from pxe.bootloaders import find_all
-from pxe.layout import plan_tree, write_tree
+from provision.pxe import dnsmasq
+from provision.pxe.bootloaders import find_all
+from provision.pxe.layout import plan_tree, write_tree
+from provision.server.store import Store
+from provision.signing import load_key, stop_agents
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
 from tests.conftest import PROFILES
 from tests.integration.build_fixtures import CACHE, make_stage_tarball, provision
-from tests.integration.test_install_disk import publish_stage
+from tests.integration.install_fixtures import publish_stage
 from tests.vm.netns import OVMF_CODE, OVMF_VARS, SERVER_IP, Daemon, Lab
 
 PROFILE = "vm-amd64"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from provision.hosts import HostState
 from provision.run import run
-from provision.server.store import HostState
 from tests.integration.build_fixtures import provision
 from tests.vm.e2e import BASE_URL, MARKER, PROFILE, Machine, Stack, e2e_stack, marker_lines
 

@@ -13,7 +13,7 @@ import pytest
 
 from provision.live.initramfs import MARKER
 from provision.run import run
-from tests.integration.test_iso_build import (
+from tests.integration.iso_fixtures import (
     MAC,
     SERVER,
     iso_cli,

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from provision.build.keys import create_key, stop_agents
-from provision.build.layout import DataLayout
+from provision.hosts import HostState
 from provision.install.probe import parse_blkid_export, parse_sfdisk_json
 from provision.live.build import LiveSpec, build_live
 from provision.run import run
-from provision.server.store import HostState, Store
+from provision.server.store import Store
+from provision.signing import create_key, stop_agents
+from provision.snapshots.layout import DataLayout
 from tests.conftest import DEMO_REPO
 from tests.integration.build_fixtures import CACHE
-from tests.integration.test_install_disk import (
+from tests.integration.install_fixtures import (
     STEPS_NO_PORTAGE,
     add_host,
     make_test_stage,

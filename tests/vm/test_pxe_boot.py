@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from provision.hosts import HostState
 from provision.live.initramfs import MARKER, make_marker_bootkit
-from provision.server.store import HostState, Store
-from pxe import dnsmasq
-from pxe.bootloaders import find_all
-from pxe.layout import plan_tree, write_tree
+from provision.pxe import dnsmasq
+from provision.pxe.bootloaders import find_all
+from provision.pxe.layout import plan_tree, write_tree
+from provision.server.store import Store
 from tests.conftest import PROFILES
 from tests.vm.netns import SERVER_IP, Daemon, Lab, Qemu
 

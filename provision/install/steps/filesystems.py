@@ -7,13 +7,14 @@ import shlex
 from provision.install.context import InstallContext
 from provision.install.plan import PlannedPartition, mkfs_argv, partition_device
 from provision.install.probe import blkid, settle_partitions
+from provision.profiles.model import Filesystem
 
 NAME = "filesystems"
-BLKID_TYPE = {"ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs", "vfat": "vfat", "swap": "swap"}
+BLKID_TYPE: dict[Filesystem | None, str] = {fs: fs.value for fs in Filesystem}  # same names
 
 
 def _parts(ctx: InstallContext) -> list[PlannedPartition]:
-    return [p for p in ctx.plan.partitions if p.filesystem]
+    return [p for p in ctx.plan.partitions if p.filesystem is not None]
 
 
 def describe(ctx: InstallContext) -> list[str]:

@@ -19,6 +19,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.hosts import Event, Host
+from provision.names import normalize_mac
 from provision.server import builds as builder
 from provision.server import services
 from provision.server.app import settings_of
@@ -33,7 +35,6 @@ from provision.server.images import profile_summary
 from provision.server.merge_reports import MAX_BYTES
 from provision.server.orders import Order, etas
 from provision.server.routes.orders import create_order
-from provision.server.store import Event, Host, normalize_mac
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 BUILD_ACTIONS = ("trigger", "hold", "resume", "rollback")

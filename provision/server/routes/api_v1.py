@@ -25,14 +25,15 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from provision.build.publish import current_snapshot
 from provision.errors import ConfigError, ProvisionError
+from provision.hosts import EventKind, Host, HostState
 from provision.install.config import config_document
 from provision.profiles import ProfileSet
 from provision.server import services
 from provision.server.app import settings_of
 from provision.server.images import installable_image
-from provision.server.store import Host, HostState, Store
+from provision.server.store import Store
+from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -131,7 +132,7 @@ def host_event(mac: str) -> ResponseReturnValue:
     store = store_of(current_app)
     event = store.add_event(
         host.mac,
-        body["kind"],
+        EventKind(body["kind"]),
         step=fields["step"],
         message=fields["message"],
         progress=None if progress is None else float(progress),

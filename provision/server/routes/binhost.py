@@ -16,11 +16,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_file
 
-from provision.build.keys import export_public_key, load_key
-from provision.build.layout import DataLayout
-from provision.build.publish import current_snapshot
 from provision.errors import ProvisionError
 from provision.server.app import settings_of
+from provision.signing import export_public_key, load_key
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_snapshot
 
 bp = Blueprint("binhost", __name__)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -16,10 +16,11 @@ from contextlib import closing
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from provision.errors import ConfigError
+from provision.names import normalize_mac
 from provision.profiles import ProfileSet
+from provision.pxe import ipxe
 from provision.server.app import settings_of
-from provision.server.store import Store, normalize_mac
-from pxe import ipxe
+from provision.server.store import Store
 
 bp = Blueprint("boot", __name__)
 log = logging.getLogger("provision.boot")

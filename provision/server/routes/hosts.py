@@ -17,10 +17,11 @@ from werkzeug.wrappers import Response
 
 from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.hosts import Host
+from provision.names import normalize_mac
 from provision.server import services
 from provision.server.app import settings_of
 from provision.server.auth import login_required
-from provision.server.store import Host, normalize_mac
 
 bp = Blueprint("hosts", __name__)
 

@@ -12,10 +12,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from provision.errors import ProvisionError
+from provision.hosts import HostState
+from provision.names import normalize_mac
 from provision.server import services
 from provision.server.auth import check_csrf, is_admin
 from provision.server.images import profile_summary
-from provision.server.store import HostState, Store, normalize_mac
+from provision.server.store import Store
 
 bp = Blueprint("picker", __name__)
 

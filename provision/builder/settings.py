@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError
 
-ROOT_KINDS = ("prefix", "stage")
+
+class RootKind(StrEnum):
+    PREFIX = "prefix"  # Portage from PyPI in an EPREFIX (any Linux, unprivileged)
+    STAGE = "stage"  # a Gentoo stage3 unpacked and entered with bubblewrap
+
+
+ROOT_KINDS = tuple(k.value for k in RootKind)
 KEYS = (
     "keep",
     "sync_interval",
@@ -38,13 +45,13 @@ KEYS = (
 
 @dataclass(frozen=True)
 class RootSpec:
-    kind: str = "prefix"
+    kind: RootKind = RootKind.PREFIX
     stage: Path | None = None  # the stage tarball, for kind "stage"
 
     def __post_init__(self) -> None:
-        if self.kind not in ROOT_KINDS:
-            raise ConfigError("root", f"{self.kind!r} is not a build root kind (prefix, stage)")
-        if self.kind == "stage" and self.stage is None:
+        if not isinstance(self.kind, RootKind):
+            raise TypeError(f"RootSpec.kind: {self.kind!r} is not a RootKind")
+        if self.kind is RootKind.STAGE and self.stage is None:
             raise ConfigError("stage", "a stage root needs a stage tarball (stage = PATH)")
 
 
@@ -81,8 +88,12 @@ def _root(where: str, table: dict[str, Any], base: Path) -> RootSpec:
     stage = table.get("stage")
     if not isinstance(kind, str) or (stage is not None and not isinstance(stage, str)):
         raise ConfigError(where, "root and stage must be strings")
+    if kind not in ROOT_KINDS:
+        raise ConfigError(
+            f"{where}.root".lstrip("."), f"{kind!r} is not a build root kind (prefix, stage)"
+        )
     try:
-        return RootSpec(kind, (base / stage) if stage else None)
+        return RootSpec(RootKind(kind), (base / stage) if stage else None)
     except ConfigError as exc:
         raise ConfigError(f"{where}.{exc.where}".lstrip("."), exc.message) from None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from provision.errors import ConfigError
-from provision.server.store import Host
+from provision.hosts import Host
 
 DEFAULT_KERNEL_ARGS = "console=tty0 console=ttyS0,115200"
 KERNEL_PATH = "/boot/live/vmlinuz"

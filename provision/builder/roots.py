@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from provision.build.keys import KeyInfo
-from provision.build.settings import RootSpec
+from provision.builder.settings import RootKind, RootSpec
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
 from provision.image.pack import merge_argv, merge_into
@@ -24,6 +23,7 @@ from provision.portage.prefix import Prefix
 from provision.portage.render import BuildContext, Signing, render_all, render_repos_conf
 from provision.profiles.model import Profile
 from provision.run import Result, run
+from provision.signing import KeyInfo
 
 # Inside a stage root.
 STAGE_PKGDIR = "/var/cache/binpkgs"
@@ -73,7 +73,7 @@ class BuildRoot(Protocol):
 
 
 def make_root(spec: RootSpec) -> BuildRoot:
-    if spec.kind == "stage":
+    if spec.kind is RootKind.STAGE:
         assert spec.stage is not None
         return StageRoot(spec.stage)
     return PrefixRoot()

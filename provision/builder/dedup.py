@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from provision.build.settings import RootSpec
+from provision.builder.settings import RootSpec
 from provision.profiles.model import Profile
 
 

@@ -13,32 +13,26 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from provision.build.dedup import kernel_exclusions, siblings
-from provision.build.executor import Executor, InProcessExecutor
-from provision.build.job import PassJob, PassResult
-from provision.build.keys import KeyInfo, ensure_key
-from provision.build.layout import DataLayout
-from provision.build.plan import new_pass_id
-from provision.build.publish import (
-    cleanup_incoming,
-    current_index,
-    current_snapshot,
-    publish,
-    read_meta,
-)
-from provision.build.roots import make_root
-from provision.build.settings import BuildSettings, RootSpec
-from provision.build.state import Phase, ProfileState, load_state, save_state
-from provision.build.sync import check_repositories
-from provision.build.verify import read_index
+from provision.builder.dedup import kernel_exclusions, siblings
+from provision.builder.executor import Executor, InProcessExecutor
+from provision.builder.job import PassJob, PassResult
+from provision.builder.plan import new_pass_id
+from provision.builder.roots import make_root
+from provision.builder.settings import BuildSettings, RootKind, RootSpec
+from provision.builder.state import Phase, ProfileState, load_state, save_state
+from provision.builder.sync import check_repositories
 from provision.errors import BuildError, ProvisionError, PublishError
-from provision.fsutil import write_atomic
 from provision.portage.elfabi import check_packages, parse_version
 from provision.profiles import ProfileSet
 from provision.profiles.model import Profile
+from provision.signing import KeyInfo, ensure_key
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.publish import cleanup_incoming, publish
+from provision.snapshots.read import current_index, current_snapshot, read_meta
+from provision.snapshots.verify import read_index
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +41,6 @@ log = logging.getLogger(__name__)
 class Planned:
     profile: Profile
     root: RootSpec
-
-
-def trigger(data_dir: Path, profile: str) -> None:
-    """Ask for a pass now; also releases a held profile (the admin says it is fixed)."""
-    write_atomic(DataLayout(data_dir).trigger_file(profile), f"{time.time()}\n")
 
 
 @contextmanager
@@ -225,7 +214,7 @@ class Builder:
                 # where the packages' files live: "" (a stage root) suits any normal root;
                 # a prefix root's packages (and image) hold its EPREFIX
                 "root": root.kind,
-                "eprefix": "" if root.kind == "stage" else str(self.layout.root(name)),
+                "eprefix": "" if root.kind is RootKind.STAGE else str(self.layout.root(name)),
             },
             self.settings.keep,
             result.image or (cur / "image" if cur and (cur / "image").is_dir() else None),
@@ -255,12 +244,3 @@ class Builder:
                         return
             if not ran:
                 time.sleep(poll)
-
-
-def hold(data_dir: Path, profile: str, reason: str) -> ProfileState:
-    """Hold a profile (e.g. after a rollback) until `provision build --trigger`."""
-    layout = DataLayout(data_dir)
-    st = load_state(layout.state_file(profile), profile).recovered()
-    st = replace(st, phase=Phase.HELD, error=reason, updated=time.time())
-    save_state(layout.state_file(profile), st)
-    return st

@@ -14,11 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.build import distfiles
-from provision.build.dedup import seed
-from provision.build.keys import KeyInfo
-from provision.build.layout import DataLayout
-from provision.build.plan import (
+from provision.builder import distfiles
+from provision.builder.dedup import seed
+from provision.builder.plan import (
     bootstrap_argv,
     bootstrap_env,
     emerge_argv,
@@ -26,11 +24,10 @@ from provision.build.plan import (
     failure_line,
     preserved_rebuild_argv,
 )
-from provision.build.roots import BuildRoot, Mounts, make_root
-from provision.build.settings import RootSpec
-from provision.build.state import Phase
-from provision.build.sync import snapshot_tree
-from provision.build.verify import read_index
+from provision.builder.roots import BuildRoot, Mounts, make_root
+from provision.builder.settings import RootSpec
+from provision.builder.state import Phase
+from provision.builder.sync import snapshot_tree
 from provision.errors import ProvisionError
 from provision.fsutil import write_atomic
 from provision.image.pack import build_image, files_in
@@ -38,6 +35,9 @@ from provision.portage.diagnose import diagnose
 from provision.portage.render import render_world
 from provision.profiles.model import Profile
 from provision.run import Result
+from provision.signing import KeyInfo
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.verify import read_index
 
 Report = Callable[[Phase], None]
 IMAGE_INPUTS = "inputs"  # beside the image: the world set and @system it was made from

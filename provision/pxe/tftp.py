@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,12 +34,20 @@ from tftpy.TftpShared import TftpErrors, TftpException
 from tftpy.TftpStates import TftpState, TftpStateExpectACK
 
 from provision.errors import ConfigError, ProvisionError
-from pxe.paths import PathRefused, clean_path, resolve_in_root
+from provision.pxe.paths import PathRefused, clean_path, resolve_in_root
 
 log = logging.getLogger("provision.tftp")
 
 # A dynamic file: (relative path, client IP) -> content, or None when there is no such file.
 Dynamic = Callable[[str, str], bytes | None]
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    INCOMPLETE = "incomplete"  # the client stopped (or timed out) before the end
+    REFUSED = "refused"  # a path outside the root, or not allowed
+    NOT_FOUND = "not-found"
+    WRITE_REFUSED = "write-refused"  # a write request: this server is read-only
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,14 @@ class Fetch:
     time: float
     client: str  # ip:port
     path: str  # as requested
-    outcome: str  # sent | incomplete | refused | not-found | write-refused
+    outcome: Outcome
     size: int = 0  # bytes in the file
     sent: int = 0  # bytes handed to the client
     reason: str = ""
 
     def line(self) -> str:
         text = f"tftp {self.client} {self.outcome} {self.path!r}"
-        if self.outcome in ("sent", "incomplete"):
+        if self.outcome in (Outcome.SENT, Outcome.INCOMPLETE):
             text += f" {self.sent}/{self.size} bytes"
         return text + (f" ({self.reason})" if self.reason else "")
 
@@ -211,7 +220,7 @@ class _Start(TftpState):  # type: ignore[misc]
         ctx.tidport = rport
         client = f"{raddress}:{rport}"
         if isinstance(pkt, TftpPacketWRQ):
-            self.owner.record(Fetch(time.time(), client, pkt.filename, "write-refused"))
+            self.owner.record(Fetch(time.time(), client, pkt.filename, Outcome.WRITE_REFUSED))
             self.sendError(TftpErrors.AccessViolation)
             raise TftpException("write request refused (read-only server)")
         if not isinstance(pkt, TftpPacketRRQ):
@@ -221,11 +230,13 @@ class _Start(TftpState):  # type: ignore[misc]
         try:
             fileobj, size = self.owner.open(pkt.filename, raddress)
         except PathRefused as exc:
-            self.owner.record(Fetch(time.time(), client, pkt.filename, "refused", 0, 0, exc.reason))
+            self.owner.record(
+                Fetch(time.time(), client, pkt.filename, Outcome.REFUSED, 0, 0, exc.reason)
+            )
             self.sendError(TftpErrors.AccessViolation)
             raise TftpException(f"refused: {exc}") from exc
         except FileNotFoundError as exc:
-            self.owner.record(Fetch(time.time(), client, pkt.filename, "not-found"))
+            self.owner.record(Fetch(time.time(), client, pkt.filename, Outcome.NOT_FOUND))
             self.sendError(TftpErrors.FileNotFound)
             raise TftpException(f"not found: {pkt.filename}") from exc
         ctx.file_to_transfer = pkt.filename
@@ -275,5 +286,5 @@ class _Counted:
         if self.inner.closed:
             return
         self.inner.close()
-        outcome = "sent" if self.sent >= self.size else "incomplete"
+        outcome = Outcome.SENT if self.sent >= self.size else Outcome.INCOMPLETE
         self.owner.record(Fetch(time.time(), self.client, self.path, outcome, self.size, self.sent))

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
-from pxe import ipxe
-from pxe.bootloaders import Found, Loader, find
+from provision.pxe import ipxe
+from provision.pxe.bootloaders import Found, Loader, find
 
 IPXE_LKRN = Loader("ipxe.lkrn", ("ipxe.lkrn",), "ipxe", "sys-firmware/ipxe[lkrn]")
 

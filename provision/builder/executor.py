@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from provision.build.job import PassJob, PassResult, Report, run_pass
+from provision.builder.job import PassJob, PassResult, Report, run_pass
 
 
 class Executor(Protocol):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
+from provision.snapshots.layout import DataLayout
 
 
 class Phase(StrEnum):
@@ -88,3 +89,17 @@ def save_state(path: Path, state: ProfileState) -> None:
     data = asdict(state)
     data["phase"] = state.phase.value
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def trigger(data_dir: Path, profile: str) -> None:
+    """Ask for a pass now; also releases a held profile (the admin says it is fixed)."""
+    write_atomic(DataLayout(data_dir).trigger_file(profile), f"{time.time()}\n")
+
+
+def hold(data_dir: Path, profile: str, reason: str) -> ProfileState:
+    """Hold a profile (e.g. after a rollback) until `provision build --trigger`."""
+    layout = DataLayout(data_dir)
+    st = load_state(layout.state_file(profile), profile).recovered()
+    st = replace(st, phase=Phase.HELD, error=reason, updated=time.time())
+    save_state(layout.state_file(profile), st)
+    return st

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from provision.build.layout import DataLayout
-from provision.build.publish import current_index, current_snapshot
-from provision.build.state import load_state
+from provision.builder.state import load_state
 from provision.errors import last_line
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_index, current_snapshot
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,10 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 from provision.errors import ConfigError
-from provision.fsutil import write_atomic
+from provision.fsutil import copy_atomic, write_atomic
 
 
 def newest(pattern: str) -> Path:
@@ -42,9 +40,7 @@ def provide(distdir: Path, files: dict[str, str]) -> dict[str, Path]:
             or dst.stat().st_size != st.st_size
             or dst.stat().st_mtime != st.st_mtime
         ):
-            tmp = dst.with_name(f".{name}.tmp")
-            shutil.copy2(src, tmp)
-            os.replace(tmp, dst)
+            copy_atomic(src, dst)
         out[name] = dst
     return out
 

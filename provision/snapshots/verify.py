@@ -10,9 +10,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.build.keys import gpg_argv
 from provision.errors import PublishError
 from provision.run import run
+from provision.signing import gpg_argv
 
 
 @dataclass(frozen=True)

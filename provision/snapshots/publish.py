@@ -17,45 +17,14 @@ import tarfile
 import time
 from pathlib import Path
 
-from provision.build.keys import KeyInfo
-from provision.build.layout import DataLayout
-from provision.build.verify import Index, check_binhost, read_index
 from provision.errors import NotFound, PublishError
-from provision.fsutil import symlink_atomic, write_atomic
+from provision.fsutil import atomic_output, fsync_dir, symlink_atomic, write_atomic
+from provision.signing import KeyInfo
+from provision.snapshots.layout import DataLayout
+from provision.snapshots.read import current_id, list_snapshots
+from provision.snapshots.verify import check_binhost, read_index
 
 INCOMING = ".incoming-"
-
-
-def current_id(layout: DataLayout, profile: str) -> str:
-    link = layout.current_link(profile)
-    return os.readlink(link) if link.is_symlink() else ""
-
-
-def current_snapshot(data_dir: Path, profile: str) -> Path | None:
-    """The directory of the profile's current snapshot ({binhost,repo,repo.tar.gz}), or None."""
-    layout = DataLayout(data_dir)
-    sid = current_id(layout, profile)
-    path = layout.snapshots(profile) / sid
-    return path if sid and path.is_dir() else None
-
-
-def list_snapshots(layout: DataLayout, profile: str) -> list[str]:
-    base = layout.snapshots(profile)
-    if not base.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in base.iterdir()
-        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
-    )
-
-
-def read_meta(snapshot: Path) -> dict[str, object]:
-    try:
-        data = json.loads((snapshot / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def cleanup_incoming(layout: DataLayout, profile: str) -> None:
@@ -78,11 +47,9 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _tar_repo(repo: Path, out: Path) -> None:
-    tmp = out.with_name(out.name + ".tmp")
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+    with atomic_output(out) as tmp, tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
         for child in sorted(repo.iterdir()):
             tar.add(child, arcname=child.name)
-    os.replace(tmp, out)
 
 
 def publish(
@@ -136,21 +103,13 @@ def publish(
         "packages": checked.cpvs(),
     }
     write_atomic(incoming / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    _fsync_dir(incoming)
+    fsync_dir(incoming)
     os.replace(incoming, final)
-    _fsync_dir(base)
+    fsync_dir(base)
     symlink_atomic(snapshot_id, layout.current_link(profile))
-    _fsync_dir(base)
+    fsync_dir(base)
     prune(layout, profile, keep)
     return final
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def prune(layout: DataLayout, profile: str, keep: int) -> list[str]:
@@ -180,8 +139,3 @@ def rollback(layout: DataLayout, profile: str, snapshot_id: str = "") -> str:
         raise NotFound(f"{profile}: no snapshot {snapshot_id!r} (have: {', '.join(ids)})")
     symlink_atomic(snapshot_id, layout.current_link(profile))
     return snapshot_id
-
-
-def current_index(layout: DataLayout, profile: str) -> Index:
-    snap = current_snapshot(layout.data_dir, profile)
-    return read_index(snap / "binhost") if snap else Index({}, ())
