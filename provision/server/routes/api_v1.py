@@ -28,6 +28,7 @@ from flask.typing import ResponseReturnValue
 from provision.errors import ConfigError, ProvisionError
 from provision.hosts import EventKind, Host, HostState
 from provision.install.config import config_document
+from provision.mirror import load_mirrors
 from provision.profiles import ProfileSet
 from provision.server import services
 from provision.server.app import settings_of
@@ -95,6 +96,7 @@ def host_config(mac: str) -> ResponseReturnValue:
         repo_url=_repo_url(settings.data_dir, base, profile.name),
         key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
         image_url=image_url(settings.data_dir, base, profile.name),
+        mirrors=load_mirrors(settings.data_dir),
     )
     return jsonify(doc)
 
