@@ -48,6 +48,7 @@ Fetch = Callable[[str, Path], bool]  # url, dest -> False when the server has no
 
 
 MIRRORS_FILE = "mirrors.toml"
+KEY_FILE = "key.asc"  # DIR/keys/key.asc: the server's public key, served on to clients
 DEFAULT_PRIORITY = 10000  # above the server's own entry (9999): clients prefer their mirror
 
 
@@ -124,6 +125,8 @@ def install_key(keys_dir: Path, armored: str, fingerprint: str) -> MirrorKey:
         raise ConfigError("--fingerprint", f"the key offered is not {fpr}")
     run(gpg_argv(home, "--import-ownertrust"), input=f"{fpr}:6:\n")
     run(gpg_argv(home, "--check-trustdb"))
+    exported = run(gpg_argv(home, "--armor", "--export", fpr)).stdout
+    write_atomic(keys_dir / KEY_FILE, exported)
     write_atomic(keys_dir / "fingerprint", fpr + "\n")
     return MirrorKey(home, fpr)
 

@@ -32,6 +32,10 @@ class Fenced(ProvisionError):
     """The server no longer grants this worker the slot (expired, cancelled or decided)."""
 
 
+class Unreachable(ProvisionError):
+    """The server did not answer (connection refused, reset, timed out)."""
+
+
 class FarmHTTPError(ProvisionError):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
@@ -113,7 +117,7 @@ class FarmClient:
                 return Response(exc.code, exc.read())
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 if not retry or time.monotonic() > deadline:
-                    raise ProvisionError(f"farm server {self.server}: {exc}") from exc
+                    raise Unreachable(f"farm server {self.server}: {exc}") from exc
                 log.info("farm server unreachable (%s); retrying in %.1f s", exc, delay)
                 self.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -188,7 +192,10 @@ class FarmClient:
         """Send what the server still needs, in chunks; then complete.  Returns the server's
         answer to complete ({"state": ...}); raises Fenced when the lease is gone."""
         throttle = throttle or Throttle()
+        deadline = time.monotonic() + self.retry_for
         while True:
+            # the server's answer says where each file stands: after a dropped connection or a
+            # restarted server, the upload continues from the server's bytes
             r = self.request(
                 "POST", f"slots/{slot}/manifest", body={"lease": lease, **manifest.as_dict()}
             )
@@ -196,9 +203,17 @@ class FarmClient:
             need = r.json().get("need", [])
             if not need:
                 break
-            for item in need:
-                rel, offset = str(item["path"]), int(item["offset"])
-                self._send_file(slot, lease, rel, files[rel], offset, chunk, throttle, progress)
+            try:
+                for item in need:
+                    rel, offset = str(item["path"]), int(item["offset"])
+                    if offset:
+                        log.info("%s: resuming the upload at byte %d", rel, offset)
+                    self._send_file(slot, lease, rel, files[rel], offset, chunk, throttle, progress)
+            except Unreachable as exc:
+                if time.monotonic() > deadline:
+                    raise ProvisionError(str(exc)) from exc
+                log.info("upload interrupted (%s); asking the server where it stands", exc)
+                self.sleep(1.0)
         r = self.request("POST", f"slots/{slot}/complete", body={"lease": lease})
         self._check(r, allow=(422,))
         return r.json()
@@ -229,6 +244,7 @@ class FarmClient:
                         "X-Chunk-SHA256": hashlib.sha256(block).hexdigest(),
                         "Content-Type": "application/octet-stream",
                     },
+                    retry=False,
                 )
                 if r.status == 416:  # the server has another offset (e.g. after a restart)
                     offset = int(r.json().get("have", 0))

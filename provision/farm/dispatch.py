@@ -128,7 +128,8 @@ class Farm:
                 or (s.state is SlotState.QUEUED and s.queue == worker_queue(w.name))
                 for s in queued
             )
-            out.append(WorkerView(w.name, w.live(now, self.live_window()), w.profiles, busy))
+            live = w.live(now, self.live_window())
+            out.append(WorkerView(w.name, live, w.profiles, busy, w.queues))
         return out
 
     def last_builder(self, profile: str) -> str:
@@ -138,21 +139,27 @@ class Farm:
         return ""
 
     # --- publishing -----------------------------------------------------------------------------
-    def publish(self, slot: Slot) -> str:
-        """Send the slot's task to the queue routing picks; "" when no worker fits yet."""
+    def route_of(self, slot: Slot) -> str:
         p = self.store.get_pass(slot.pass_id)
-        taken = {
-            s.worker
-            for s in self.store.slots(p.id)
-            if s.id != slot.id and s.worker and s.state not in (SlotState.QUEUED,)
-        }
-        queue = route(
+        taken = set()
+        for s in self.store.slots(p.id):
+            if s.id == slot.id or s.state is SlotState.CANCELLED:
+                continue
+            if s.worker and s.state is not SlotState.QUEUED:
+                taken.add(s.worker)  # it holds or held a slot of this pass
+            elif s.queue.startswith("worker."):
+                taken.add(s.queue.removeprefix("worker."))  # a slot waits in its own queue
+        return route(
             p.profile,
             slot.n,
             self.worker_views(),
             taken=taken,
             last_builder=self.last_builder(p.profile),
         )
+
+    def publish(self, slot: Slot, queue: str = "") -> str:
+        """Send the slot's task to the queue routing picks; "" when no worker fits yet."""
+        queue = queue or self.route_of(slot)
         if not queue:
             return ""
         task_id = str(uuid.uuid4())
@@ -217,12 +224,13 @@ class Farm:
             if not slot.queue:
                 self.publish(slot)
             elif restarted or now - slot.published > self.tuning.requeue_grace:
+                better = self.route_of(slot) if slot.queue not in consumed else slot.queue
                 if not self.message_present(slot):
                     self.store.note(slot.id, "lost", "", "its message is not in the broker")
                     self.publish(slot)
-                elif slot.queue not in consumed:
+                elif better and better != slot.queue:
                     self.store.note(slot.id, "reroute", "", f"nobody consumes {slot.queue}")
-                    self.publish(slot)
+                    self.publish(slot, better)
                 else:
                     self.store.touch_published(slot.id)
 

@@ -75,16 +75,18 @@ def assemble(
 
     with ThreadPoolExecutor(SIGNERS) as pool:
         list(pool.map(sign, fresh))
+    signing = time.monotonic() - started
     entries = {e["PATH"]: e for e in accepted.index.entries}
     for rel in fresh:
         entry = entries[rel]
         remember_signed(farm, accepted.shas[rel], staging / rel, int(entry["SIZE"]), entry["SHA1"])
+    started = time.monotonic()
     root.tool(mounts, "emaint", ["--fix", "binhost"], log)
     with open(log, "a") as fh:
         fh.write(
-            f"provision: signed {len(fresh)} packages with gpkg-sign in "
-            f"{time.monotonic() - started:.2f} s ({len(accepted.files) - len(fresh)} already "
-            "signed); indexed with emaint\n"
+            f"provision: signed {len(fresh)} packages with gpkg-sign in {signing:.2f} s "
+            f"({len(accepted.files) - len(fresh)} signed before); indexed with emaint in "
+            f"{time.monotonic() - started:.2f} s\n"
         )
     return root, mounts, len(fresh)
 

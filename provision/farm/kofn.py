@@ -100,17 +100,22 @@ def decide(
         return Decision(Verdict.MORE, flagged=flagged)
     if not uploads:
         return Decision(Verdict.FAIL, reason="no worker delivered a build", flagged=flagged)
-    first = uploads[0]
-    weakest = min(first.packages, key=lambda p: len(agreeing(history, p)))
-    have = len(agreeing(history, weakest))
-    others = sorted({u.worker for u in uploads} - agreeing(history, weakest))
+    # the package furthest from agreement: its most agreed-on content, and who built another
+    best: dict[tuple[str, str], tuple[int, str, set[str]]] = {}
+    for up in uploads:
+        for p in up.packages:
+            workers = agreeing(history, p)
+            if p.key not in best or len(workers) > best[p.key][0]:
+                best[p.key] = (len(workers), p.cpv, workers)
+    have, cpv, workers = min(best.values(), key=lambda b: (b[0], b[1]))
+    others = sorted({u.worker for u in uploads} - workers)
     differ = f"; {', '.join(others)} built something else" if others else ""
     return Decision(
         Verdict.FAIL,
         reason=(
-            f"k-of-n: {weakest.cpv} has {have} agreeing build{'s' if have != 1 else ''} of the "
+            f"k-of-n: {cpv} has {have} agreeing build{'s' if have != 1 else ''} of the "
             f"{required} required{differ}"
         ),
-        counts={p.cpv: len(agreeing(history, p)) for p in first.packages},
+        counts={b[1]: b[0] for b in best.values()},
         flagged=flagged,
     )

@@ -114,6 +114,7 @@ class WorkerView:
     live: bool
     profiles: tuple[str, ...]  # () = every profile
     busy: bool  # holds a lease or has a slot queued on its own queue
+    queues: tuple[str, ...] = ()  # what it consumes (from its heartbeat)
 
     def serves(self, profile: str) -> bool:
         return not self.profiles or profile in self.profiles
@@ -130,19 +131,26 @@ def route(
     """The queue for slot n of a pass of `profile` ("" = no worker fits yet; try again later).
 
     Slot 1 goes to the worker that built the profile last when it is alive and idle (its root
-    and binaries are warm), else to the profile's queue (any worker serving the profile).
-    Verification slots (n > 1) go to the own queue of a live worker that has no slot of this
-    pass yet (`taken`): independent builders, idle ones first.
+    and binaries are warm), else to the profile's queue (any worker serving the profile), or,
+    when no live worker consumes that queue yet (it started before the profile existed), to
+    the own queue of a worker that serves the profile.  Verification slots (n > 1) go to the
+    own queue of a live worker that has no slot of this pass yet (`taken`): independent
+    builders, idle ones first.
     """
     taken = set(taken)
-    fit = [w for w in workers if w.live and w.serves(profile) and w.name not in taken]
+    fit = sorted(
+        (w for w in workers if w.live and w.serves(profile) and w.name not in taken),
+        key=lambda w: (w.busy, w.name),
+    )
     if n == 1:
         sticky = [w for w in fit if w.name == last_builder and not w.busy]
-        return worker_queue(sticky[0].name) if sticky else profile_queue(profile)
-    if not fit:
-        return ""
-    best = sorted(fit, key=lambda w: (w.busy, w.name))[0]
-    return worker_queue(best.name)
+        if sticky:
+            return worker_queue(sticky[0].name)
+        queue = profile_queue(profile)
+        if not fit or any(queue in w.queues for w in fit):
+            return queue
+        return worker_queue(fit[0].name)
+    return worker_queue(fit[0].name) if fit else ""
 
 
 # --- the upload manifest ------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""The web app of a mirror: the snapshots by id (immutable) and the binhost's "current" view,
-from a mirror directory (provision.mirror's layout: the server's, for what it serves)."""
+"""The web app of a mirror: the snapshots by id (immutable), the binhost's "current" view and
+the server's public key, from a mirror directory (provision.mirror's layout: the server's, for
+what it serves; the key as the mirror pinned it, so mirrors can chain)."""
 
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, abort
 
+from provision.mirror import KEY_FILE
 from provision.server.routes import binhost, snapshots
 from provision.server.settings import ServerSettings
 
@@ -21,4 +23,12 @@ def create_mirror_app(directory: Path) -> Flask:
     app.config["PROVISION"] = settings
     app.register_blueprint(snapshots.bp)
     app.register_blueprint(binhost.bp)
+    key = directory / "keys" / KEY_FILE
+
+    def public_key() -> Response:
+        if not key.is_file():
+            abort(404)
+        return Response(key.read_text(), mimetype="application/pgp-keys")
+
+    app.view_functions["binhost.public_key"] = public_key  # no secret key here: the copy
     return app

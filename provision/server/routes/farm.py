@@ -48,7 +48,7 @@ from provision.farm.uploads import (
 from provision.server import services
 from provision.server.app import settings_of
 from provision.server.auth import bearer_token
-from provision.server.farm_services import build_settings, farm_store
+from provision.server.farm_services import build_settings, farm, farm_store
 from provision.snapshots.layout import DataLayout
 
 bp = Blueprint("farm", __name__, url_prefix="/api/v1/farm")
@@ -166,6 +166,8 @@ def lease(slot: str) -> tuple[Response, int]:
         raise ConfigError("delivery", "expected a short string naming the delivery")
     store = farm_store()
     answer, found = store.lease(slot, worker.name, delivery, build_settings().farm.lease_ttl)
+    if answer is LeaseAnswer.TAKEN and found is not None and (dispatcher := farm()) is not None:
+        dispatcher.publish(found)  # k-of-n: this worker built the pass already; ask another
     if answer is not LeaseAnswer.GRANTED or found is None:
         why = {
             LeaseAnswer.HELD: "another delivery holds the lease",
