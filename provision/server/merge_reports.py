@@ -13,7 +13,9 @@ from provision.errors import ConfigError
 from provision.names import normalize_mac
 from provision.server.db import Database
 
-MAX_BYTES = 512 * 1024
+MAX_BYTES = 512 * 1024  # the request body cap of POST .../etc-merge-report
+MAX_ITEMS = 10_000  # files, pending paths, the applied count
+PATH_MAX = 4096
 KEEP = 20  # reports kept per host
 
 SCHEMA = """
@@ -50,17 +52,27 @@ class MergeReport:
 
 
 def validate_report(data: Any) -> dict[str, Any]:
-    """The boundary check: a JSON object with a files list and a pending list of paths."""
+    """The boundary check: a JSON object with a files list and a pending list of paths, every
+    count and string bounded (the whole body is at most MAX_BYTES)."""
     if not isinstance(data, dict):
         raise ConfigError("report", "expected a JSON object")
     files = data.get("files", [])
     pending = data.get("pending", [])
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
         raise ConfigError("report.files", "expected a list of objects")
+    if len(files) > MAX_ITEMS:
+        raise ConfigError("report.files", f"more than {MAX_ITEMS} files")
     if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
         raise ConfigError("report.pending", "expected a list of paths")
+    if len(pending) > MAX_ITEMS or any(len(p) > PATH_MAX for p in pending):
+        raise ConfigError("report.pending", f"more than {MAX_ITEMS} paths, or a path too long")
+    applied = data.get("applied")
+    if applied is not None and (
+        isinstance(applied, bool) or not isinstance(applied, int) or not 0 <= applied <= MAX_ITEMS
+    ):
+        raise ConfigError("report.applied", f"expected a count from 0 to {MAX_ITEMS}")
     fmt = data.get("format", "")
-    if fmt and not str(fmt).startswith("provision-etc-merge/"):
+    if not isinstance(fmt, str) or (fmt and not fmt.startswith("provision-etc-merge/")):
         raise ConfigError("report.format", f"{fmt!r} is not a provision-etc-merge report")
     return data
 
@@ -73,9 +85,9 @@ class MergeReports(Database):
         body = validate_report(report)
         files = body.get("files", [])
         pending = len(body.get("pending", []))
-        applied = body.get("applied", len(files) - pending)
-        if not isinstance(applied, int):
-            applied = len(files) - pending
+        applied = body.get("applied")
+        if applied is None:
+            applied = max(0, len(files) - pending)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO merge_reports (mac, received, applied, pending, body)"
