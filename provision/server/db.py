@@ -22,13 +22,22 @@ PRIVATE = 0o600
 
 
 def private_file(path: Path) -> None:
-    """Create `path` 0600 if it is missing; take group/other access away if it has any."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+    """Create `path` 0600 if it is missing; take group/other access away if it has any.
+
+    Never opens an existing file: closing a descriptor of an SQLite file would drop every
+    POSIX lock this process's connections hold on it (the classic way to corrupt SQLite).
+    """
     try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            os.fchmod(fd, PRIVATE)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE))
+        return
+    except FileExistsError:
+        pass
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except FileNotFoundError:
+        pass  # a -wal or -shm file removed by the last connection that closed
 
 
 class Database:
@@ -37,9 +46,11 @@ class Database:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
-        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if name == path or name.exists():
-                private_file(name)
+        private_file(path)
+        for suffix in ("-wal", "-shm"):  # SQLite makes them with the database file's mode
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                private_file(extra)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()

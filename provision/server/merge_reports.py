@@ -66,15 +66,32 @@ def validate_report(data: Any) -> dict[str, Any]:
         raise ConfigError("report.pending", "expected a list of paths")
     if len(pending) > MAX_ITEMS or any(len(p) > PATH_MAX for p in pending):
         raise ConfigError("report.pending", f"more than {MAX_ITEMS} paths, or a path too long")
-    applied = data.get("applied")
-    if applied is not None and (
-        isinstance(applied, bool) or not isinstance(applied, int) or not 0 <= applied <= MAX_ITEMS
-    ):
+    applied = data.get("applied", 0)
+    if isinstance(applied, bool) or not isinstance(applied, int) or not 0 <= applied <= MAX_ITEMS:
         raise ConfigError("report.applied", f"expected a count from 0 to {MAX_ITEMS}")
     fmt = data.get("format", "")
     if not isinstance(fmt, str) or (fmt and not fmt.startswith("provision-etc-merge/")):
         raise ConfigError("report.format", f"{fmt!r} is not a provision-etc-merge report")
+    _typed("report", data, REPORT_FIELDS)
+    for i, entry in enumerate(files):
+        _typed(f"report.files[{i}]", entry, FILE_FIELDS)
     return data
+
+
+REPORT_FIELDS: dict[str, type] = {"host": str, "time": str, "mode": str, "dry_run": bool}
+FILE_FIELDS: dict[str, type] = {"path": str, "action": str, "reason": str, "applied": bool}
+
+
+def _typed(where: str, table: dict[str, Any], fields: dict[str, type]) -> None:
+    """The known fields of a report (or of one of its files) have their type and a bounded
+    length; other fields are kept as sent (the body cap and JSON depth bound them)."""
+    for key, kind in fields.items():
+        if key not in table:
+            continue
+        value = table[key]
+        if not isinstance(value, kind) or (isinstance(value, str) and len(value) > PATH_MAX):
+            what = "true or false" if kind is bool else f"a string of at most {PATH_MAX}"
+            raise ConfigError(f"{where}.{key}", f"expected {what}")
 
 
 class MergeReports(Database):

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import urllib.request
@@ -29,11 +25,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, sync_playwright
-from werkzeug.security import generate_password_hash
 
 from provision.live.initramfs import make_marker_bootkit
 from provision.run import run
-from tests.conftest import PROFILES, ROOT
+from tests.conftest import ROOT
+from tests.integration.serve_fixture import Server, server_data, start_serve
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -85,50 +81,6 @@ def public_key(data: Path) -> None:
     (data / "keys" / "public.asc").write_text(key)
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    url: str
-    output: list[str]
-    pump: threading.Thread
-
-
-def start_serve(data: Path) -> Server:
-    argv = [sys.executable, "-m", "provision", "--data-dir", str(data)]
-    argv += ["--profiles-dir", str(PROFILES), "serve", "--listen", "127.0.0.1:0", "--no-build"]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    found = threading.Event()
-    url: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            m = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", line)
-            if m and not url:
-                url.append(m.group(1))
-                found.set()
-        found.set()
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    if not (found.wait(60) and url):
-        proc.kill()
-        proc.wait()
-        thread.join(10)
-        proc.stdout.close()
-        pytest.fail(f"provision serve did not start: {''.join(output)}")
-    return Server(proc, url[0], output, thread)
-
-
 def api(url: str, method: str = "GET", body: Any = None, token: str = "") -> Any:
     req = urllib.request.Request(
         url, method=method, data=json.dumps(body).encode() if body else None
@@ -155,20 +107,13 @@ def server(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Server]:
     data = tmp_path / "data"
     make_marker_bootkit(data / "live")
     public_key(data)
-    pw_hash = generate_password_hash(PASSWORD)
-    (data / "server.toml").write_text(
-        f'secret_key = "{"k" * 40}"\nadmin_password_hash = "{pw_hash}"\n'
-    )
+    server_data(data, PASSWORD)
     (data / "orders.toml").write_text(
         f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox[1]}\nmail_from = "provision@localhost"\n'
     )
     srv = start_serve(data)
     yield srv
-    srv.proc.send_signal(signal.SIGTERM)
-    rc = srv.proc.wait(30)
-    srv.pump.join(10)
-    assert srv.proc.stdout is not None
-    srv.proc.stdout.close()
+    rc = srv.stop()
     assert rc == 0, "".join(srv.output)
     assert "provision: stopping" in "".join(srv.output)
 
