@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +32,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from provision.server.store import Store
 from tests.integration.serve_fixture import (
     Server,
     admin_token,
@@ -131,14 +128,3 @@ def test_api_conforms_to_its_description(
             case.call_and_validate(headers=live.headers(who), checks=CHECKS, timeout=30)
 
     calls()
-
-
-def test_data_dir_is_private(live: Live) -> None:
-    """The server made its data dir and SQLite files (with -wal and -shm) without
-    group/other access (it sets its umask; the test runs with the usual 022)."""
-    data: Path = live.server.data
-    with closing(Store.in_data_dir(data)) as store:  # keeps the -wal and -shm files in use
-        store.upsert_host("52:54:00:00:00:99")
-        names = ("provision.sqlite", "provision.sqlite-wal", "provision.sqlite-shm")
-        for path in (data, *(data / n for n in names)):
-            assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
