@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from provision.errors import ConfigError
 from provision.install.plan import PartitionPlan
+from provision.names import HostName
 from provision.profiles.model import Filesystem, PartitionTable
 
 FSTAB_OPTIONS: dict[Filesystem | None, tuple[str, int]] = {
@@ -65,6 +66,14 @@ def render_grub_cfg(
     """grub.cfg booting the installed kernels with root=UUID=... (pure)."""
     if not entries:
         raise ConfigError("kernel", "no kernel image in the target's /boot to boot")
+    _grub_safe("kernel command line", cmdline, _GRUB_ARGS)
+    for value in uuids.values():
+        _grub_safe("filesystem UUID", value, _GRUB_UUID)
+    for entry in entries:
+        _grub_safe("menu title", entry.title, _GRUB_TITLE)
+        _grub_safe("kernel", entry.kernel, _GRUB_PATH)
+        if entry.initrd:
+            _grub_safe("initrd", entry.initrd, _GRUB_PATH)
     root = plan.by_mountpoint("/")
     assert root is not None
     boot = plan.by_mountpoint("/boot") or root
@@ -91,6 +100,21 @@ def _quote(text: str) -> str:
     return text.replace("'", "")
 
 
+# What may go into grub.cfg: GRUB's script reads ; $ { } | & as syntax and ends a command at a
+# line break, so values are plain words (a title sits in single quotes, without quotes of its
+# own).
+_GRUB_ARGS = re.compile(r"[A-Za-z0-9._~:/,=+@%-]*( [A-Za-z0-9._~:/,=+@%-]+)*\Z")
+_GRUB_UUID = re.compile(r"[A-Za-z0-9-]{1,64}\Z")
+_GRUB_PATH = re.compile(r"/[A-Za-z0-9._/+-]{0,254}\Z")
+_GRUB_TITLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{0,200}\Z")
+
+
+def _grub_safe(field: str, value: str, pattern: re.Pattern[str]) -> str:
+    if not pattern.match(value):
+        raise ConfigError(field, f"{value!r} cannot go into grub.cfg")
+    return value
+
+
 def kernel_version(name: str) -> str:
     """vmlinuz-6.1.0-13-amd64 / kernel-6.1.0-gentoo-dist → the version part ('' if none)."""
     m = re.match(r"^(?:vmlinuz|vmlinux|kernel|bzImage)-(.+)$", name)
@@ -98,10 +122,11 @@ def kernel_version(name: str) -> str:
 
 
 def render_hostname(hostname: str) -> str:
-    return hostname + "\n"
+    return HostName(hostname) + "\n"
 
 
 def render_hosts(hostname: str) -> str:
+    hostname = HostName(hostname)
     short = hostname.split(".")[0]
     names = f"{hostname} {short}" if short != hostname else hostname
     return f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{names}\n"

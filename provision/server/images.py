@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import re
 import smtplib
 import tarfile
 import threading
@@ -30,7 +31,7 @@ from pathlib import Path
 from provision.errors import ConfigError, ProvisionError
 from provision.fsutil import atomic_output
 from provision.image.pack import IMAGE_NAME, ImageFiles, files_in
-from provision.names import EmailAddress
+from provision.names import EmailAddress, ProfileName
 from provision.portage.render import (
     render_accept_keywords,
     render_binrepos_conf,
@@ -44,6 +45,7 @@ from provision.server.orders import Order, OrderConfig, OrderQueue, sweep
 
 log = logging.getLogger(__name__)
 
+_URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]+\Z")
 PRIVATE = 0o600  # ordered images are fetched through the server only (by token)
 Progress = Callable[[float], None]
 Maker = Callable[[Order, Path, Progress], Path]
@@ -59,7 +61,9 @@ def images_dir(data_dir: Path) -> Path:
 
 def stamped_config(base_url: str, profile: str) -> str:
     """Pure: the small config stamped into an image (server URL and profile)."""
-    return f"server = {base_url.rstrip('/')}\nprofile = {profile}\n"
+    if not _URL_RE.match(base_url):
+        raise ConfigError("base_url", f"{base_url!r} is not an http(s) URL (no blanks, quotes)")
+    return f"server = {base_url.rstrip('/')}\nprofile = {ProfileName(profile)}\n"
 
 
 def bundle_files(profile: Profile, base_url: str) -> dict[str, str]:

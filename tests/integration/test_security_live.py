@@ -175,7 +175,8 @@ def test_13_half_open_requests_do_not_lock_out_clients(tftp_root: Path, tmp_path
     port = free_udp_port()
     log = tmp_path / "fetch.log"
     argv = [sys.executable, "-m", "provision", "--data-dir", str(tmp_path), "tftp",
-            "--listen", f"127.0.0.1:{port}", "--root", str(tftp_root), "--log", str(log)]  # fmt: skip
+            "--listen", f"127.0.0.1:{port}", "--root", str(tftp_root),
+            "--log", str(log)]  # fmt: skip
     proc = subprocess.Popen(
         ["prlimit", "--nofile=48", *argv],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -211,7 +212,7 @@ def test_13_sessions_are_bounded_and_busy_is_said(tftp_root: Path) -> None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.settimeout(5)
             sock.sendto(rrq("big.bin"), ("127.0.0.1", port))
-            data, peer = sock.recvfrom(2048)
+            _, peer = sock.recvfrom(2048)
             sock.sendto(b"\0\x04\0\x01", peer)
             sock.recvfrom(2048)
             socks.append(sock)

@@ -49,7 +49,7 @@ def post_form(client: FlaskClient, path: str, data: dict[str, str], page: str) -
     return client.post(path, data={**data, "csrf_token": csrf(client, page)})
 
 
-# --- 1. profile names are looked up, never joined into a path --------------------------------
+# --- 1. profile names are looked up, never joined into a path -------------------------------------
 @pytest.fixture
 def outside_toml(tmp_path: Path) -> Path:
     """A TOML file outside the profile directory whose keys would show in an error."""
@@ -90,12 +90,12 @@ def test_1_inherits_names_a_profile_not_a_path(tmp_path: Path, outside_toml: Pat
     profiles = tmp_path / "profiles"
     shutil.copytree(PROFILES, profiles, ignore=shutil.ignore_patterns("repo"))
     (profiles / "child.toml").write_text(f'inherits = "{outside_toml.with_suffix("")}"\n')
-    with pytest.raises(ConfigError, match="parent profile .* not found") as err:
+    with pytest.raises(ConfigError, match=r"parent profile .* not found") as err:
         ProfileSet(profiles).get("child")
     assert "leaked_secret_marker" not in str(err.value)
 
 
-# --- 2. bodies are capped before they are read ------------------------------------------------
+# --- 2. bodies are capped before they are read ----------------------------------------------------
 def test_2_oversized_body_is_413_before_parsing(client: FlaskClient) -> None:
     big = b'{"password": "' + b"x" * (2 << 20) + b'"}'
     resp = client.post("/api/v1/auth/token", data=big, content_type="application/json")
@@ -105,7 +105,7 @@ def test_2_oversized_body_is_413_before_parsing(client: FlaskClient) -> None:
     assert resp.status_code == 413
 
 
-# --- 3. event fields are bounded --------------------------------------------------------------
+# --- 3. event fields are bounded ------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("field", "size"),
     [("step", 10_000), ("message", 10_000), ("message", 5 << 20), ("log_tail", 1 << 20)],
@@ -125,7 +125,7 @@ def test_3_log_tail_is_kept_short(app: Flask, client: FlaskClient) -> None:
     assert len(services.store(app).events(MAC)[0].log_tail) == 8192
 
 
-# --- 4. no open redirect after login -----------------------------------------------------------
+# --- 4. no open redirect after login --------------------------------------------------------------
 @pytest.mark.parametrize(
     "target",
     ["/\t/evil.example", "/\n/x", "//evil.example", "/\\evil.example", "https://evil.example/",
@@ -145,7 +145,7 @@ def test_4_login_redirects_only_to_local_paths(client: FlaskClient, target: str)
         assert location == "/%09/ok"  # a local path with escapes is fine
 
 
-# --- 5. logins are throttled and failures logged ------------------------------------------------
+# --- 5. logins are throttled and failures logged --------------------------------------------------
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """time.time() under the test's control (advance it with clock[0] += seconds)."""
@@ -195,7 +195,7 @@ def test_5_the_account_backs_off_across_addresses(app: Flask, clock: list[float]
     assert c.post("/api/v1/auth/token", json={"password": PASSWORD}).status_code == 200
 
 
-# --- 6. sessions and tokens can be taken back ----------------------------------------------------
+# --- 6. sessions and tokens can be taken back -----------------------------------------------------
 def test_6_cookie_replayed_after_logout_is_refused(app: Flask) -> None:
     browser = app.test_client()
     login(browser)
@@ -277,7 +277,7 @@ def test_6_api_logout_and_logout_all(app: Flask) -> None:
     assert c.get("/api/v1/hosts", headers=bearer(two)).status_code == 401
 
 
-# --- 7. the cookie can be Secure ---------------------------------------------------------------
+# --- 7. the cookie can be Secure ------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("base_url", "setting", "secure"),
     [
@@ -287,9 +287,7 @@ def test_6_api_logout_and_logout_all(app: Flask) -> None:
         ("https://provision.example.org", False, False),
     ],
 )
-def test_7_secure_cookie(
-    tmp_path: Path, base_url: str, setting: bool | None, secure: bool
-) -> None:
+def test_7_secure_cookie(tmp_path: Path, base_url: str, setting: bool | None, secure: bool) -> None:
     from provision.server.app import create_app
     from provision.server.settings import ServerSettings
     from tests.webapp import HASH
@@ -320,7 +318,7 @@ def test_7_secure_cookies_setting_in_server_toml(tmp_path: Path) -> None:
         load_settings(tmp_path, tmp_path)
 
 
-# --- 8. the SQLite file (and its -wal, -shm) is private ------------------------------------------
+# --- 8. the SQLite file (and its -wal, -shm) is private -------------------------------------------
 def test_8_database_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
     import os
 
@@ -365,7 +363,7 @@ def test_8_ordered_images_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
-# --- 9. no 500 from hostile input ----------------------------------------------------------------
+# --- 9. no 500 from hostile input -----------------------------------------------------------------
 @pytest.fixture
 def built(app: Flask) -> Flask:
     fake_build(app.config["PROVISION"].data_dir, "server-amd64")
@@ -469,7 +467,7 @@ def test_9_bad_query_numbers_are_400(app: Flask) -> None:
         assert resp.status_code == 400, after
 
 
-# --- 10. static routes stay in the directory they name -------------------------------------------
+# --- 10. static routes stay in the directory they name --------------------------------------------
 @pytest.mark.parametrize(
     "path",
     [
@@ -497,7 +495,7 @@ def test_10_binhost_still_serves_its_files(built: Flask, client: FlaskClient) ->
         assert resp.status_code == 200 and resp.data == b"gpkg"
 
 
-# --- 11. host names match in full --------------------------------------------------------------
+# --- 11. host names match in full -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["evil\n", "evil\nkernel http://x", "a" * 300, "a b", "..", ""])
 def test_11_host_names_match_in_full(app: Flask, client: FlaskClient, name: str) -> None:
     token = api_token(client)
@@ -511,7 +509,7 @@ def test_11_host_names_match_in_full(app: Flask, client: FlaskClient, name: str)
     assert client.get(f"/boot/{MAC}.ipxe").status_code == 200
 
 
-# --- 12. one e-mail address per order ----------------------------------------------------------
+# --- 12. one e-mail address per order -------------------------------------------------------------
 @pytest.mark.parametrize(
     "email",
     ["victim,attacker@evil.org", "victim@example.org,attacker@evil.org", "a@b.org; c@evil.org",
@@ -539,7 +537,7 @@ def test_12_a_mail_has_one_recipient() -> None:
     assert msg.get_all("To") == ["a@example.org"]
 
 
-# --- 14. an anonymous picker answer names no MAC it was not given --------------------------------
+# --- 14. an anonymous picker answer names no MAC it was not given ---------------------------------
 @pytest.mark.parametrize("state", ["assigned", "new"])
 def test_14_picker_does_not_reveal_a_mac(app: Flask, client: FlaskClient, state: str) -> None:
     store = services.store(app)
@@ -567,7 +565,7 @@ def test_14_an_admin_still_sees_the_mac(app: Flask, admin: FlaskClient) -> None:
     assert resp.headers["Location"] == f"/hosts/{OTHER_MAC}"
 
 
-# --- the audit log (UI and API) --------------------------------------------------------------------
+# --- the audit log (UI and API) -------------------------------------------------------------------
 def test_audit_log_records_admin_actions(app: Flask, client: FlaskClient) -> None:
     post_form(client, "/login", {"password": "wrong"}, "/login")
     login(client)
