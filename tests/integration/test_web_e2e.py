@@ -203,3 +203,57 @@ def test_web_end_to_end(server: Server, mailbox: tuple[Mailbox, int], tmp_path: 
     assert len(iso) > 1_000_000
     order = api(f"{base}/api/v1/orders", token=token)["orders"][0]
     assert order["state"] == "ready" and order["fetched"] is not None
+
+
+def test_audit_log_in_the_browser(tmp_path: Path) -> None:
+    """A failed login, a login and a host added show on the audit page (who, what, from
+    where); "Log out everywhere" ends the session, and the cookie no longer opens a page."""
+    data = tmp_path / "data"
+    server_data(data, PASSWORD, fast_hash=True)
+    srv = start_serve(data)
+    base = srv.url
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "chromium-profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+            )
+            try:
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{base}/login")
+                page.fill("input[name=password]", "a wrong guess")
+                page.click("main button[type=submit]")
+                assert "Wrong password" in page.content()
+                page.fill("input[name=password]", PASSWORD)
+                page.click("main button[type=submit]")
+                page.wait_for_url(f"{base}/hosts")
+                page.fill("main input[name=mac]", MAC)
+                page.fill("main input[name=hostname]", "audited1")
+                page.click("main form button[type=submit]")
+                page.wait_for_url(f"{base}/hosts/{MAC}")
+
+                page.click("header a:has-text('Audit log')")
+                page.wait_for_url(f"{base}/audit")
+                rows = page.locator("table#audit tbody tr")
+                texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+                assert [t.split("\t")[2] for t in texts] == ["host-add", "login", "login-failed"]
+                assert "127.0.0.1" in texts[0] and MAC in texts[0]
+                assert texts[0].split("\t")[1].startswith("admin (web:")
+                assert texts[2].split("\t")[1] == "anonymous"
+                assert page.locator("tr.audit-login-failed.audit-failed").count() == 1
+                shot(page, "06-audit-log")
+
+                cookies = context.cookies()
+                page.click("#logout-all")
+                page.wait_for_url(re.compile(r".*/login$"))
+                context.add_cookies(cookies)  # replay the old cookie
+                page.goto(f"{base}/hosts")
+                assert "/login" in page.url
+            finally:
+                context.close()
+    finally:
+        rc = srv.stop()
+    assert rc == 0, "".join(srv.output)
