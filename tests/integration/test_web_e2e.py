@@ -249,7 +249,8 @@ def test_audit_log_in_the_browser(tmp_path: Path) -> None:
                 cookies = context.cookies()
                 page.click("#logout-all")
                 page.wait_for_url(re.compile(r".*/login$"))
-                context.add_cookies(cookies)  # replay the old cookie
+                replay: Any = cookies  # the same cookies, put back: a replay
+                context.add_cookies(replay)
                 page.goto(f"{base}/hosts")
                 assert "/login" in page.url
             finally:

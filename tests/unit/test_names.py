@@ -140,3 +140,18 @@ def test_order_id_any_input(value: Any) -> None:
     except ConfigError:
         return
     assert 1 <= number <= ORDER_ID_MAX
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["rollback", "../x"], ["iso", "p", "-o", "x.iso", "--host", "not-a-mac"],
+     ["profiles", "show", "/etc/passwd"], ["iso", "p", "-o", "x", "--hostname", "evil\n"]],
+)  # fmt: skip
+def test_the_cli_takes_names_through_the_constructors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provision.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("provision: error: ") and "is not a" in err and err.count("\n") == 1
