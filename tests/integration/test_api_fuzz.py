@@ -7,7 +7,7 @@ with a profile); the schema is read from the running server.  One test per opera
 schemathesis' coverage cases (boundary values such as maximum + 1, wrong types, missing and
 unexpected parts, other methods), then random data that fits the description and data that
 does not (positive and negative generation).  Random examples per operation are bounded
-(FUZZ_EXAMPLES, default 25) to keep the run near a minute.
+(FUZZ_EXAMPLES, default 50) to keep the run near a minute.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tests.integration.serve_fixture import (
 pytestmark = pytest.mark.integration
 PASSWORD = "fuzz-admin-password"
 MAC = "52:54:00:12:34:56"  # the example MAC of the description: host-token calls use it
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 CHECKS: list[CheckFunction] = [
     not_a_server_error,
     status_code_conformance,
