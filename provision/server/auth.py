@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from provision.server import services
@@ -205,7 +205,7 @@ def attempt_login(password: object, via: str) -> LoginOutcome:
     return LoginOutcome(False)
 
 
-def throttled_response(retry_after: int) -> Any:
+def throttled_response(retry_after: int) -> Response:
     resp = jsonify(error=f"too many failed logins: try again in {retry_after} s")
     resp.status_code = 429
     resp.headers["Retry-After"] = str(retry_after)

@@ -106,7 +106,7 @@ def token() -> tuple[Response, int] | Response:
     password = text_field(data, "password", PASSWORD_MAX)
     outcome = attempt_login(password, "api")
     if outcome.retry_after:
-        return throttled_response(outcome.retry_after)  # type: ignore[no-any-return]
+        return throttled_response(outcome.retry_after)
     if not outcome.ok:
         return jsonify(error="wrong password"), 401
     secret, opened = issue_api_token()
