@@ -1,8 +1,9 @@
 """The installer's API (Bearer token = the host's token from the store).
 
-GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things
-                                    (image_url: the profile's system image, when it has one
-                                    that installs into a normal root)
+GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things,
+                                    at the URL the installer reached the server by
+                                    (provision.server.urls); image_url: the profile's system
+                                    image, when it has one that installs into a normal root
 POST /api/v1/hosts/<mac>/events     {kind, step, message, progress, log_tail}; kind=start marks
                                     the host installing, finish installed (boot-once local
                                     boot) and registers it in DNS when DATA_DIR/dns.toml exists
@@ -30,9 +31,10 @@ from provision.hosts import EventKind, Host, HostState
 from provision.install.config import config_document
 from provision.profiles import ProfileSet
 from provision.server import services
-from provision.server.app import settings_of
+from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.store import Store
+from provision.server.urls import unknown_address_message
 from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,9 @@ def host_config(mac: str) -> ResponseReturnValue:
         profile = ProfileSet(settings.profiles_dir).get(host.profile)
     except ProvisionError as exc:
         return _error(409, str(exc))
-    base = settings.base_url.rstrip("/")
+    base = request_base_url()
+    if base is None:  # 421 Misdirected Request: never a loopback URL to a remote machine
+        return _error(421, unknown_address_message(request.host))
     files = install_dir(settings.data_dir, profile.name)
     stage = next((n for n in STAGE_NAMES if (files / n).is_file()), "")
     fpr_file = settings.data_dir / "keys" / "fingerprint"
