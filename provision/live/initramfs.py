@@ -94,7 +94,6 @@ def write_initramfs(path: Path, entries: Iterable[cpio.Entry], *, compress: bool
         writer.close()
         if compress:
             stream.close()
-        raise
 
 
 def make_marker_bootkit(out_dir: Path, marker: str = MARKER) -> tuple[Path, Path]:
