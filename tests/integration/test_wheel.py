@@ -61,14 +61,14 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"provision", wheel.name.split("-py3")[0] + ".dist-info"}, tops
-    for data in (
+    for packaged in (
         "provision/iso_templates/grub.cfg.tmpl",
         "provision/iso_templates/isolinux.cfg.tmpl",
         "provision/server/openapi.json",
         "provision/server/static/app.js",
         "provision/server/templates/hosts.html",
     ):
-        assert data in names, data
+        assert packaged in names, packaged
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", venv], env=clean_env())
@@ -78,7 +78,14 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     env = clean_env()
 
     def cli(*args: str) -> str:
-        argv = [venv / "bin/provision", "--data-dir", "data", "--profiles-dir", PROFILES, *args]
+        argv: list[str | os.PathLike[str]] = [
+            venv / "bin/provision",
+            "--data-dir",
+            "data",
+            "--profiles-dir",
+            PROFILES,
+            *args,
+        ]
         return run(argv, cwd=away, env=env, timeout=300).stdout
 
     where = run([venv / "bin/python", "-c", "import provision; print(provision.__file__)"],

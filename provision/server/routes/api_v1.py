@@ -35,6 +35,7 @@ from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.store import Store
 from provision.server.urls import unknown_address_message
+from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def _authorized_host(mac: str) -> Host | ResponseReturnValue:
 
 
 def install_dir(data_dir: Path, profile: str) -> Path:
-    return data_dir / "install" / profile
+    """The profile's install stage and files (the builder publishes a stage root's stage)."""
+    return DataLayout(data_dir).install_dir(profile)
 
 
 @bp.get("/hosts/<mac>/config")

@@ -39,8 +39,12 @@ def _host_or_404(mac: str) -> Host:
 @bp.get("/hosts")
 @login_required
 def hosts() -> str:
+    store = services.store()
     return render_template(
-        "hosts.html", hosts=services.store().hosts(), profiles=services.profiles().names()
+        "hosts.html",
+        hosts=store.hosts(),
+        progress=store.progress(),
+        profiles=services.profiles().names(),
     )
 
 
@@ -52,6 +56,7 @@ def host(mac: str) -> str:
         "host.html",
         host=h,
         events=services.store().events(h.mac),
+        progress=services.store().progress().get(h.mac),
         reports=services.reports().for_host(h.mac),
         profiles=services.profiles().names(),
     )
