@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= var/demo
 VM     ?= pxe
+ARGS   ?=
 PYTEST_ARGS ?=
 
 .PHONY: demo demo-vm doctor test lint unit integration vm bench system clean
@@ -21,12 +22,13 @@ system:
 # builds the demo (the first run makes the cached bases: a few minutes), then serves it
 demo: system $(STAMP)
 	$(VENV)/bin/provision --data-dir $(DATA) doctor --for demo
-	$(VENV)/bin/provision --data-dir $(DATA) demo
+	$(VENV)/bin/provision --data-dir $(DATA) demo $(ARGS)
 
-# a QEMU machine installs itself from what `make demo` built (VM=pxe or VM=iso)
+# a QEMU machine installs itself from what `make demo` built (VM=pxe or VM=iso); both take
+# ARGS, e.g. ARGS="--listen 127.0.0.1:18080" when port 8080 is taken
 demo-vm: system $(STAMP)
 	$(VENV)/bin/provision --data-dir $(DATA) doctor --for demo-vm
-	$(VENV)/bin/provision --data-dir $(DATA) demo --vm $(VM)
+	$(VENV)/bin/provision --data-dir $(DATA) demo --vm $(VM) $(ARGS)
 
 doctor: $(STAMP)
 	$(VENV)/bin/provision --data-dir $(DATA) doctor --for all

@@ -16,7 +16,7 @@ def create_app(settings: ServerSettings) -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["PROVISION"] = settings
-    app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookies_secure
     app.wsgi_app = TrustedProxy(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     import provision.server.routes as routes
 

@@ -6,7 +6,8 @@ listen = "127.0.0.1:8080"
 admin_password_hash = "scrypt:..."  # `provision admin-password`
 server_names = ["provision.example.org", "10.0.0.5:8080"]   # Host headers taken as they come
 trusted_proxies = ["127.0.0.1"]     # X-Forwarded-* honoured from these peers only (nginx)
-cookie_secure = true                # the session cookie only over https
+secure_cookies = true               # the session cookie only over https (default: when
+                                    # base_url is https://)
 [[networks]]                        # clients in this network reach the server at this URL
 cidr = "10.0.2.0/24"
 base_url = "http://10.0.2.2:8080"
@@ -34,7 +35,7 @@ KEYS = (
     "admin_password_hash",
     "server_names",
     "trusted_proxies",
-    "cookie_secure",
+    "secure_cookies",
     "networks",
 )
 STRING_KEYS = ("secret_key", "base_url", "listen", "admin_password_hash")
@@ -87,7 +88,7 @@ class ServerSettings:
     admin_password_hash: str = ""
     server_names: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
-    cookie_secure: bool = False
+    secure_cookies: bool | None = None  # None: Secure exactly when base_url is https://
     networks: tuple[NetworkURL, ...] = ()
 
     def __post_init__(self) -> None:
@@ -97,6 +98,13 @@ class ServerSettings:
                 "the server refuses to start without a secret key of at least 16 characters "
                 f"(set secret_key in {self.data_dir / CONFIG_NAME} or PROVISION_SECRET_KEY)",
             )
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Mark the session cookie Secure: as set, else when clients use https."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.base_url.startswith("https://")
 
 
 def _strings(where: str, value: Any) -> list[str]:
@@ -140,9 +148,9 @@ def parse_settings(
             raise ConfigError(f"{where}: {key}", "expected a string")
     strings = {k: raw[k] for k in STRING_KEYS if k in raw}
     strings.update({k: v for k, v in overrides.items() if v})
-    cookie_secure = raw.get("cookie_secure", False)
-    if not isinstance(cookie_secure, bool):
-        raise ConfigError(f"{where}: cookie_secure", "expected true or false")
+    secure_cookies = raw.get("secure_cookies")
+    if secure_cookies is not None and not isinstance(secure_cookies, bool):
+        raise ConfigError(f"{where}: secure_cookies", "expected true or false")
     base_url = strings.get("base_url", ServerSettings.base_url)
     return ServerSettings(
         data_dir=data_dir,
@@ -163,7 +171,7 @@ def parse_settings(
                 _strings(f"{where}: trusted_proxies", raw.get("trusted_proxies", []))
             )
         ),
-        cookie_secure=cookie_secure,
+        secure_cookies=secure_cookies,
         networks=_networks(f"{where}: networks", raw.get("networks", [])),
     )
 

@@ -1,5 +1,5 @@
 """TLS in front: contrib/nginx (a real Debian nginx, a self-signed certificate, on loopback)
-before `provision serve` with trusted_proxies and cookie_secure.
+before `provision serve` with trusted_proxies and secure_cookies.
 
 Over https the admin logs in and the session cookie is Secure; redirects stay on https and the
 URLs the server generates are https (ProxyFix for the trusted proxy only); published snapshot
@@ -145,7 +145,7 @@ def front(demo_binhost: DemoBinhost, tmp_path: Path) -> Iterator[Front]:
     (data / "server.toml").write_text(
         f'secret_key = "{SECRET}"\nadmin_password_hash = "{HASH}"\n'
         f'base_url = "https://localhost:{https}"\nserver_names = ["localhost"]\n'
-        'trusted_proxies = ["127.0.0.1"]\ncookie_secure = true\n'
+        'trusted_proxies = ["127.0.0.1"]\nsecure_cookies = true\n'
     )
     server = spawn(
         [sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir",

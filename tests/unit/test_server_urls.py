@@ -103,14 +103,14 @@ def test_settings_file(tmp_path: Path) -> None:
     (tmp_path / "server.toml").write_text(
         'secret_key = "' + "k" * 32 + '"\nbase_url = "http://prov.example.org:8080/"\n'
         'server_names = ["Prov.Example.org", "10.0.2.2:8080"]\n'
-        'trusted_proxies = ["127.0.0.1", "::1"]\ncookie_secure = true\n'
+        'trusted_proxies = ["127.0.0.1", "::1"]\nsecure_cookies = true\n'
         '[[networks]]\ncidr = "10.0.2.0/24"\nbase_url = "http://10.0.2.2:8080"\n'
     )
     s = load_settings(tmp_path, PROFILES)
     assert s.base_url == "http://prov.example.org:8080"
     assert s.server_names == ("prov.example.org", "10.0.2.2:8080")
     assert [str(n) for n in s.trusted_proxies] == ["127.0.0.1/32", "::1/128"]
-    assert s.cookie_secure is True
+    assert s.secure_cookies is True and s.cookies_secure
     assert s.networks == (NetworkURL(ipaddress.ip_network("10.0.2.0/24"), "http://10.0.2.2:8080"),)
 
 
@@ -121,7 +121,7 @@ def test_settings_file(tmp_path: Path) -> None:
         pytest.param('server_names = "a"', "server_names: expected an array", id="not-list"),
         pytest.param('trusted_proxies = ["nginx"]', "trusted_proxies[0]: 'nginx' is not an IP",
                      id="proxy"),
-        pytest.param('cookie_secure = "yes"', "cookie_secure: expected true or false",
+        pytest.param('secure_cookies = "yes"', "secure_cookies: expected true or false",
                      id="bool"),
         pytest.param('base_url = "ftp://x"', "base_url: 'ftp://x' is not an http", id="url"),
         pytest.param('[[networks]]\ncidr = "10.0.0.0/8"\n', "networks[0]: cidr and base_url",
@@ -192,6 +192,11 @@ def test_forwarded_headers_only_from_trusted_proxies(tmp_path: Path) -> None:
     assert "https://" not in resp.text
 
 
-def test_cookie_secure_setting(tmp_path: Path) -> None:
+def test_secure_cookies_setting(tmp_path: Path) -> None:
+    """Secure session cookies: as set, else exactly when base_url is https."""
     assert create_app(settings(tmp_path)).config["SESSION_COOKIE_SECURE"] is False
-    assert create_app(settings(tmp_path, cookie_secure=True)).config["SESSION_COOKIE_SECURE"]
+    assert create_app(settings(tmp_path, secure_cookies=True)).config["SESSION_COOKIE_SECURE"]
+    https = settings(tmp_path, base_url="https://prov.example.org")
+    assert create_app(https).config["SESSION_COOKIE_SECURE"] is True
+    off = settings(tmp_path, base_url="https://prov.example.org", secure_cookies=False)
+    assert create_app(off).config["SESSION_COOKIE_SECURE"] is False
