@@ -171,12 +171,18 @@ def front(demo_binhost: DemoBinhost, tmp_path: Path) -> Iterator[Front]:
 
 
 def served_by(front: Front, path: str) -> str:
-    """Who answered path, from nginx's access log: "nginx" or the upstream's address."""
-    for line in reversed(front.access_log.read_text().splitlines()):
-        if line.startswith(path + " "):
-            upstream = line.rsplit("upstream=", 1)[1]
-            return "nginx" if upstream == "-" else upstream
-    raise AssertionError(f"{path} not in the access log:\n{front.access_log.read_text()}")
+    """Who answered path, from nginx's access log: "nginx" or the upstream's address (nginx
+    logs a request just after its answer: waited for)."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = front.access_log.read_text() if front.access_log.is_file() else ""
+        for line in reversed(text.splitlines()):
+            if line.startswith(path + " "):
+                upstream = line.rsplit("upstream=", 1)[1]
+                return "nginx" if upstream == "-" else upstream
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} not in the access log:\n{text}")
+        time.sleep(0.1)
 
 
 def test_admin_logs_in_over_https_with_secure_cookie(front: Front) -> None:
@@ -262,5 +268,6 @@ def test_binhost_client_installs_through_nginx(
                          check=False)  # fmt: skip
         assert res.returncode == 0, log.read_text()[-3000:]
         assert "app-misc/hello-1.0" in client.installed()
+    time.sleep(0.5)  # nginx logs just after answering
     hits = [ln for ln in front.access_log.read_text().splitlines() if ".gpkg.tar " in ln]
     assert hits and all("upstream=-" in ln and " 200 " in ln for ln in hits), hits
