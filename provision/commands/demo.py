@@ -260,6 +260,13 @@ def check_guest_url(url: str, guest_url: str) -> None:
         )
 
 
+def machine_spec(medium: str, firmware: str, port: int, work: Path) -> MachineSpec:
+    """The demo machine for `--vm MEDIUM --firmware FIRMWARE` (an ISO boot: work/demo-vm.iso)."""
+    kind = Medium(medium)
+    iso = work / "demo-vm.iso" if kind is Medium.ISO else None
+    return MachineSpec(kind, Firmware(firmware), port, work, iso=iso)
+
+
 def cmd_demo_vm(ctx: Context, args: argparse.Namespace) -> int:
     check_demo_data(ctx.data_dir)
     url = base_url_of(args.listen)
@@ -278,14 +285,13 @@ def cmd_demo_vm(ctx: Context, args: argparse.Namespace) -> int:
         print(f"provision demo: starting the demo server at {url} (log {work / 'server.log'})")
         server = start_server(ctx, args.listen, work / "server.log")
     try:
-        spec = MachineSpec(Medium(args.vm), Firmware(args.firmware), port, work)
+        spec = machine_spec(args.vm, args.firmware, port, work)
+        iso = spec.iso
         register_machine(ctx.data_dir)
-        if spec.medium is Medium.ISO:
-            iso = work / "demo-vm.iso"
+        if iso is not None:  # a per-host medium: the machine needs no menu, no PXE
             step(ctx, "the demo machine's ISO", "iso", STAGE_PROFILE, "--host", DEMO_MAC,
                  "--hostname", DEMO_HOSTNAME, "--server", spec.server_url, "--timeout", "1",
                  "-o", str(iso))  # fmt: skip
-            spec = MachineSpec(spec.medium, spec.firmware, port, work, iso=iso)
         print(
             f"\nprovision demo: watch it install: {url}/hosts/{DEMO_MAC}  (log in as admin, "
             f"password {DEMO_PASSWORD}); the machine reaches the server as {spec.server_url}",

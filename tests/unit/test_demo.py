@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from provision.builder.settings import RootKind, parse_settings
+from provision.commands.demo import machine_spec
 from provision.demo.relay import pump
 from provision.demo.settings import (
     GUEST_SERVER,
@@ -110,3 +111,10 @@ def test_relay_copies_both_ways_and_passes_half_closes() -> None:
     assert guest.recv(100) == b"HTTP/1.0 200 OK\r\n\r\nhello"
     for s in (guest, guest_end, server_end):
         s.close()
+
+
+@pytest.mark.parametrize("medium", ["pxe", "iso"])
+def test_machine_spec_of_the_command_line(tmp_path: Path, medium: str) -> None:
+    made = machine_spec(medium, "uefi", 8080, tmp_path)
+    assert made.firmware is Firmware.UEFI and made.server_url == "http://10.0.2.100:8080"
+    assert made.iso == (tmp_path / "demo-vm.iso" if medium == "iso" else None)
