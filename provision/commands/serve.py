@@ -5,8 +5,8 @@ installer APIs, the binhost snapshots and boot files — SQLite in the data dir,
 image-order worker.  Optional parts start when their module exists and they are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
-- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -110,7 +110,9 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
     if not _module("provision.pxe.tftp"):
-        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+        raise ConfigError(
+            "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
+        )
     from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
@@ -127,7 +129,7 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
     if not _module("provision.pxe.dnsmasq"):
-        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+        raise ConfigError("--dnsmasq", "provision.pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
@@ -176,7 +178,9 @@ def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threa
         threads=threads,
         connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
         ident="provision",
-        clear_untrusted_proxy_headers=True,
+        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
+        # peers only); without, waitress drops every forwarding header as well
+        clear_untrusted_proxy_headers=not settings.trusted_proxies,
         max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
     )
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from provision.errors import ConfigError, NotFound
 from provision.server import converters
 from provision.server.limits import FORM_MAX_MEMORY, FORM_MAX_PARTS, BoundedJSONProvider
+from provision.server.proxy import TrustedProxy
 from provision.server.settings import ServerSettings
+from provision.server.urls import client_base_url
 
 
 def create_app(settings: ServerSettings) -> Flask:
@@ -35,6 +37,7 @@ def create_app(settings: ServerSettings) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ConfigError, _bad_input)
     app.register_error_handler(NotFound, _not_found)
+    app.wsgi_app = TrustedProxy(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     import provision.server.routes as routes
 
     for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
@@ -81,3 +84,15 @@ def _not_found(exc: NotFound) -> tuple[Response, int] | tuple[str, int]:
     if _api():
         return jsonify(error=str(exc)), 404
     return _message(404, "Not found", str(exc))
+
+
+def request_base_url() -> str | None:
+    """The server's URL for the client of the current request (provision.server.urls), or None
+    when only a loopback URL is known and the client is not on loopback."""
+    return client_base_url(
+        settings_of(current_app),
+        scheme=request.scheme,
+        host=request.host,
+        remote_addr=request.remote_addr or "",
+        prefix=request.script_root,
+    )
