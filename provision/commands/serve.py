@@ -7,8 +7,8 @@ image-order worker.  Optional parts start when their module exists and they are 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
   with `--broker URL` (or `broker` in build.toml) passes run on the build farm's workers
   (provision.farm: Celery + Redis), one pass per profile at a time, all profiles in parallel;
-- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import os
 import signal
 import socket
 import threading
@@ -34,6 +35,7 @@ from provision.errors import ConfigError, ProvisionError
 from provision.mirror import load_mirrors
 from provision.server import services
 from provision.server.app import create_app
+from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
 from provision.server.settings import ServerSettings, load_settings
@@ -149,8 +151,10 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
-    if not _module("pxe.tftp"):
-        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+    if not _module("provision.pxe.tftp"):
+        raise ConfigError(
+            "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
+        )
     from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
@@ -166,8 +170,8 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     if not enabled:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
-    if not _module("pxe.dnsmasq"):
-        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+    if not _module("provision.pxe.dnsmasq"):
+        raise ConfigError("--dnsmasq", "provision.pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
@@ -206,9 +210,28 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
     return stop_it
 
 
+def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threads: int) -> Any:
+    """The waitress server for the app on a bound socket (its limits: docs/server.md)."""
+    import waitress
+
+    return waitress.create_server(
+        app,
+        sockets=[sock],
+        threads=threads,
+        connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
+        ident="provision",
+        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
+        # peers only); without, waitress drops every forwarding header as well
+        clear_untrusted_proxy_headers=not settings.trusted_proxies,
+        max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
+    )
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.verbose < 2:
         logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
+    os.umask(UMASK)  # everything the server creates: files 0600, directories 0700
+    secure_data_dir(ctx.data_dir)
     settings = load_settings(
         ctx.data_dir, ctx.profiles_dir, listen=args.listen, base_url=args.base_url
     )
@@ -246,16 +269,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        import waitress
-
-        server = waitress.create_server(
-            app,
-            sockets=[sock],
-            threads=args.threads,
-            connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-            ident="provision",
-            clear_untrusted_proxy_headers=True,
-        )
+        server = http_server(app, sock, settings, args.threads)
 
         def on_term(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt

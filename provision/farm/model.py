@@ -13,10 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from provision.errors import ConfigError
+from provision.names import ProfileName, WorkerName
 
-WORKER_NAME_MAX = 32
-_WORKER_RE = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{WORKER_NAME_MAX - 1}}}\Z")
-_PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z")
 _PASS_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z")
 _SLOT_RE = re.compile(r"([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6})\.([1-9][0-9]?)\Z")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
@@ -35,19 +33,12 @@ TOKEN_PREFIX = "pfw_"
 
 
 def worker_name(value: object) -> str:
-    """A worker's name: a-z, 0-9 and '-' (not first), at most 32 characters."""
-    if not isinstance(value, str) or not _WORKER_RE.match(value):
-        shown = value[:40] if isinstance(value, str) else type(value).__name__
-        raise ConfigError(
-            "worker", f"{shown!r} is not a worker name (a-z, 0-9, '-', at most 32 characters)"
-        )
-    return value
+    """A worker's name (provision.names.WorkerName): a-z, 0-9 and '-', at most 32."""
+    return str(WorkerName(value))
 
 
 def profile_name(value: object) -> str:
-    if not isinstance(value, str) or not _PROFILE_RE.match(value):
-        raise ConfigError("profile", "not a profile name")
-    return value
+    return str(ProfileName(value))
 
 
 def pass_id(value: object) -> str:

@@ -52,7 +52,6 @@ from provision.server.farm_services import build_settings, farm, farm_store
 from provision.snapshots.layout import DataLayout
 
 bp = Blueprint("farm", __name__, url_prefix="/api/v1/farm")
-MAX_JSON = 64 << 20  # a manifest of many packages
 _LEASE_STATUS = {
     LeaseAnswer.HELD: 409,
     LeaseAnswer.TAKEN: 409,
@@ -89,8 +88,7 @@ def _worker() -> Worker:
 
 
 def _json() -> dict[str, Any]:
-    if (request.content_length or 0) > MAX_JSON:
-        raise _Denied(413, "request too large")
+    """A JSON object (within the server's body cap: max_body_bytes, server.toml)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ConfigError("body", "expected a JSON object")

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from provision.errors import ConfigError, NotFound
 from provision.farm.model import pass_id, worker_name
+from provision.names import ProfileName
 from provision.server import services
 from provision.server.auth import login_required
 from provision.server.farm_services import build_settings, farm, farm_store
@@ -87,9 +88,9 @@ def pass_json(pass_: str) -> tuple[Response, int]:
         return jsonify(error=str(exc)), 404
 
 
-@bp.get("/api/v1/farm/packages/<profile>")
+@bp.get("/api/v1/farm/packages/<profile:profile>")
 @login_required
-def packages_json(profile: str) -> Response:
+def packages_json(profile: ProfileName) -> Response:
     if profile not in services.profiles().names():
         abort(404)
     required = build_settings().verifications_for(profile)

@@ -12,11 +12,11 @@ view for clients that do not pin a snapshot.
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_file
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from provision.errors import ConfigError
+from provision.names import ProfileName, SnapshotId
 from provision.server.app import settings_of
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_id, list_snapshots
@@ -24,24 +24,25 @@ from provision.snapshots.read import current_id, list_snapshots
 bp = Blueprint("snapshots", __name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 POINTER = "public, max-age=5"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}\Z")
 
 
 def _layout(app: Flask | None = None) -> DataLayout:
     return DataLayout(settings_of(app or current_app).data_dir)
 
 
-def _name(value: str) -> str:
-    if not _NAME.match(value):
-        abort(404)
-    return value
-
-
 def profiles_published(layout: DataLayout) -> list[str]:
     base = layout.data_dir / "snapshots"
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and _NAME.match(p.name))
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and _is_profile(p.name))
+
+
+def _is_profile(name: str) -> bool:
+    try:
+        ProfileName(name)
+    except ConfigError:
+        return False
+    return True
 
 
 @bp.get("/snapshots/index.json")
@@ -57,9 +58,9 @@ def index() -> Response:
     return resp
 
 
-@bp.get("/snapshots/<profile>/current")
-def current(profile: str) -> WerkzeugResponse:
-    sid = current_id(_layout(), _name(profile))
+@bp.get("/snapshots/<profile:profile>/current")
+def current(profile: ProfileName) -> WerkzeugResponse:
+    sid = current_id(_layout(), profile)
     if not sid:
         abort(404)
     resp = Response(sid + "\n", mimetype="text/plain")
@@ -68,9 +69,9 @@ def current(profile: str) -> WerkzeugResponse:
     return resp.make_conditional(request)
 
 
-@bp.get("/snapshots/<profile>/<snapshot>/<path:rel>")
-def snapshot_file(profile: str, snapshot: str, rel: str) -> Response:
-    base = _layout().snapshots(_name(profile)) / _name(snapshot)
+@bp.get("/snapshots/<profile:profile>/<snapshot:snapshot>/<relpath:rel>")
+def snapshot_file(profile: ProfileName, snapshot: SnapshotId, rel: str) -> Response:
+    base = _layout().snapshots(profile) / snapshot
     if snapshot == "current" or not (base / "meta.json").is_file():
         abort(404)
     try:
