@@ -303,7 +303,6 @@ class FarmExecutor:
     ) -> PassResult:
         pass_id = job.pass_id
         accepted: dict[str, Accepted] = {}
-        flagged: set[str] = set()
         while True:
             p = self.store.get_pass(pass_id)
             if p.state is not PassState.OPEN:
@@ -336,11 +335,10 @@ class FarmExecutor:
                     reused=tuple(outcome.get("reused", ())),
                 )
             decision = self._decide(p.profile, p.required, slots, job, layout, accepted)
-            for worker, why in decision.flagged.items():
-                if worker not in flagged:
-                    flagged.add(worker)
-                    self.store.flag(worker, why)
-                    log.warning("farm: worker %s flagged: %s", worker, why)
+            final = decision.verdict in (Verdict.PUBLISH, Verdict.FAIL)
+            for worker, why in decision.flagged.items() if final else ():
+                self.store.flag(worker, why)  # on the whole pass's evidence only, not midway
+                log.warning("farm: worker %s flagged: %s", worker, why)
             if decision.verdict is Verdict.PUBLISH:
                 return self._finish(job, layout, server_log, decision, accepted, start)
             if decision.verdict is Verdict.MORE:

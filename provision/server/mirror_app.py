@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, Response, abort
 
 from provision.mirror import KEY_FILE
+from provision.server import converters
 from provision.server.routes import binhost, snapshots
 from provision.server.settings import ServerSettings
 
@@ -21,6 +22,7 @@ def create_mirror_app(directory: Path) -> Flask:
     )
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["PROVISION"] = settings
+    converters.install(app.url_map)
     app.register_blueprint(snapshots.bp)
     app.register_blueprint(binhost.bp)
     key = directory / "keys" / KEY_FILE
