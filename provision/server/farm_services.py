@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from provision.builder.settings import BuildSettings, load_settings
+from provision.builder import BuildSettings, load_build_settings
 from provision.farm.dispatch import Farm
 from provision.farm.store import FarmStore
 from provision.server.app import settings_of
@@ -42,7 +42,7 @@ def build_settings(app: Flask | None = None) -> BuildSettings:
     with _LOCK:
         found = app.extensions.get(SETTINGS)
         if found is None:
-            found = load_settings(DataLayout(settings_of(app).data_dir).settings_file)
+            found = load_build_settings(DataLayout(settings_of(app).data_dir).settings_file)
             app.extensions[SETTINGS] = found
     assert isinstance(found, BuildSettings)
     return found
