@@ -211,12 +211,23 @@ def main() -> None:
         print("skipped: redis-server is not installed (apt-get install redis-server)")
         return
     base = Path(tempfile.mkdtemp(prefix="bh-bench-farm-"))
+    loads = []
     try:
+        loads.append(os.getloadavg()[0])
         local = in_process(base)
+        loads.append(os.getloadavg()[0])
         one = farm(base, 1)
+        loads.append(os.getloadavg()[0])
         two = farm(base, 2)
+        loads.append(os.getloadavg()[0])
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    print(
+        f"machine: {os.cpu_count()} cores; load average before/between runs: "
+        + ", ".join(f"{x:.1f}" for x in loads)
+        + " (a farm of processes on one machine shares its cores: with 2 cores, 2 workers"
+        " and the server's signing and images compete)"
+    )
     ratio = two.seconds / one.seconds
     print(f"4 profiles in-process: {local:.1f} s")
     print(f"4 profiles on 1 worker: {one.seconds:.1f} s ({one.seconds / local:.2f}x in-process)")

@@ -173,7 +173,7 @@ class Builder:
         the packages not to take from them."""
         others = [(self.profiles.get(n), self.settings.root_for(n)) for n in self.profiles.names()]
         names = siblings(plan.profile, others, plan.root)
-        dirs = tuple(self.layout.pkgdir(n) for n in names if self.layout.pkgdir(n).is_dir())
+        dirs = tuple(self.layout.pkgdir(n) for n in names)  # seed() skips missing ones
         exclude = kernel_exclusions(plan.profile, [self.profiles.get(n) for n in names])
         return dirs, exclude
 

@@ -50,14 +50,17 @@ class BuildJob:
     repo_digest: str
     distcc_hosts: tuple[str, ...]
     parent: int
+    seed: tuple[str, ...] = ()  # sibling profiles (same build state) whose packages to offer
+    seed_exclude: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({**self.__dict__, "distcc_hosts": list(self.distcc_hosts)})
+        return json.dumps(self.__dict__)
 
     @classmethod
     def from_json(cls, text: str) -> BuildJob:
         raw = json.loads(text)
-        raw["distcc_hosts"] = tuple(raw.get("distcc_hosts", ()))
+        for key in ("distcc_hosts", "seed", "seed_exclude"):
+            raw[key] = tuple(raw.get(key, ()))
         return cls(**raw)
 
 
@@ -136,6 +139,8 @@ def run(job: BuildJob) -> dict[str, Any]:
                 job.jobs,
                 distcc_hosts=job.distcc_hosts,
                 images=False,
+                seed_from=tuple(layout.pkgdir(n) for n in job.seed if n != profile.name),
+                seed_exclude=job.seed_exclude,
             ),
             Path(job.repo_dir),
             job.repo_digest,

@@ -45,7 +45,14 @@ from provision.farm.model import (
     worker_queue,
 )
 from provision.farm.store import FarmStore, Slot
-from provision.farm.uploads import FarmLayout, Refused, check_received, drop_slot, file_sha256
+from provision.farm.uploads import (
+    FarmLayout,
+    Refused,
+    check_received,
+    drop_slot,
+    file_sha256,
+    prune_signed,
+)
 from provision.fsutil import atomic_output
 from provision.snapshots.layout import DataLayout
 
@@ -276,6 +283,7 @@ class FarmExecutor:
             for n in sorted(wanted)
             if (distdir / n).is_file()
         ]
+        required = self.settings.verifications_for(name)
         desc: dict[str, Any] = {
             "pass_id": job.pass_id,
             "profile": dataclasses.asdict(job.profile),
@@ -284,8 +292,13 @@ class FarmExecutor:
             "repo": {"size": tar_path.stat().st_size, "sha256": file_sha256(tar_path)},
             "repo_digest": repo_digest,
             "distfiles": distfiles,
+            # profiles that build packages exactly as this one: the worker offers this pass
+            # its own packages of theirs (dedup, as in-process; the kernel excepted).  Not
+            # under k-of-n: every package published must then be this profile's own build
+            # by each worker, not whatever its siblings left in the index.
+            "seed": [p.parent.name for p in job.seed_from] if required == 1 else [],
+            "seed_exclude": list(job.seed_exclude),
         }
-        required = self.settings.verifications_for(name)
         for slot in self.store.create_pass(job.pass_id, name, required, repo_digest, desc):
             self.farm.publish(slot)
         log.info("farm: %s: pass %s open (%d worker(s) required)", name, job.pass_id, required)
@@ -296,6 +309,7 @@ class FarmExecutor:
         for p in self.store.recent_passes(profile, limit=50):
             if p.id != keep and p.state is not PassState.OPEN:
                 shutil.rmtree(layout.pass_dir(p.id), ignore_errors=True)
+        prune_signed(layout)
 
     # --- waiting and deciding -------------------------------------------------------------------
     def _wait(
@@ -426,8 +440,8 @@ class FarmExecutor:
         repo_dir = layout.repo_dir(pass_id)
         staging = layout.staging(pass_id)
         try:
-            root, mounts, _ = assemble(job, repo_dir, accepted[s.id], staging, server_log)
-            image = image_for(job, root, mounts, repo_dir, server_log)
+            assemble(job, repo_dir, accepted[s.id], staging, server_log)
+            image = image_for(job, repo_dir, staging, server_log)
         except ProvisionError as exc:
             self.store.finish_pass(pass_id, PassState.FAILED, f"signing: {exc}")
             return self._failed(job, layout, server_log, start, f"signing on the server: {exc}")

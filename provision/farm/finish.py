@@ -3,27 +3,30 @@ leaves it), then hands a PassResult to the builder, which publishes through its 
 
 staging (DATA_DIR/farm/passes/<pass>/staging) gets each indexed package: the server's signed
 copy when it has one (by the SHA-256 of the unsigned upload: a package reused by a worker is
-not signed again), else the upload, signed in place by Portage's own `gpkg-sign`.  Portage's
-`emaint binhost --fix` then writes the index of the signed files, and the system image is made
-from them exactly as an in-process pass makes it.
+not signed again), else the upload, signed in place with Portage's own gpkg-sign code
+(provision.farm.gpkgsign: its calls, one process for the pass).  Portage's `emaint binhost
+--fix` then writes the index of the signed files.  Both run in the profile's signer prefix
+(DATA_DIR/builds/<profile>/signer: a Portage config only, with the key; for every root kind).
+The system image is made from the signed staging exactly as an in-process pass makes it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.builder.job import PassJob, image_inputs, make_image, needs_image
-from provision.builder.roots import STAGE_PKGDIR, BuildRoot, Mounts, make_root
-from provision.builder.settings import RootKind
+from provision.builder.roots import Mounts, PrefixRoot, make_root
 from provision.farm.accept import Accepted
 from provision.farm.uploads import FarmLayout, remember_signed
+from provision.portage.prefix import Prefix
+from provision.run import run
 from provision.snapshots.layout import DataLayout
 
-SIGNERS = max(1, min(4, os.cpu_count() or 1))
+SIGN_TIMEOUT = 3600.0
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -35,67 +38,68 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def sign_argv(kind: RootKind, staging: Path, rel: str) -> list[str]:
-    """Pure: gpkg-sign's arguments for one package (a stage root sees PKGDIR at its own path)."""
-    path = str(staging / rel) if kind is RootKind.PREFIX else f"{STAGE_PKGDIR}/{rel}"
-    return ["--allow-unsigned", path]
+def sign_argv(files: list[Path]) -> list[str]:
+    """Pure: the signing command for a pass's new packages."""
+    return [sys.executable, "-m", "provision.farm.gpkgsign", *map(str, files)]
 
 
-def assemble(
-    job: PassJob, repo_dir: Path, accepted: Accepted, staging: Path, log: Path
-) -> tuple[BuildRoot, Mounts, int]:
-    """Fill staging with signed packages and their index; returns the root, its mounts and how
-    many packages were signed now."""
+def mounts_for(job: PassJob, repo_dir: Path, staging: Path, root: Path) -> Mounts:
     layout = DataLayout(job.data_dir)
-    farm = FarmLayout(job.data_dir)
-    name = job.profile.name
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    mounts = Mounts(
-        root=layout.root(name),
+    return Mounts(
+        root=root,
         repos={r.name: repo_dir / r.name for r in job.profile.repositories},
         pkgdir=staging,
         distdir=layout.distfiles,
         key=job.key,
     )
-    mounts.distdir.mkdir(parents=True, exist_ok=True)
-    root = make_root(job.root)
-    root.prepare(job.profile, mounts, job.jobs)  # the server's own root: signing configured
+
+
+def assemble(job: PassJob, repo_dir: Path, accepted: Accepted, staging: Path, log: Path) -> int:
+    """Fill staging with signed packages and their index; returns how many were signed now."""
+    layout = DataLayout(job.data_dir)
+    farm = FarmLayout(job.data_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    signer = mounts_for(job, repo_dir, staging, layout.build_dir(job.profile.name) / "signer")
+    signer.distdir.mkdir(parents=True, exist_ok=True)
+    PrefixRoot().prepare(job.profile, signer, job.jobs)  # make.conf names the key
     fresh = []
     for rel, path in sorted(accepted.files.items()):
-        sha = accepted.shas[rel]
-        signed = farm.signed_package(sha)
-        _link(signed if path == signed else path, staging / rel)
+        signed = farm.signed_package(accepted.shas[rel])
+        _link(path, staging / rel)
         if path != signed:
             fresh.append(rel)
     started = time.monotonic()
-
-    def sign(rel: str) -> None:
-        root.tool(mounts, "gpkg-sign", sign_argv(job.root.kind, staging, rel), log)
-
-    with ThreadPoolExecutor(SIGNERS) as pool:
-        list(pool.map(sign, fresh))
+    if fresh:
+        run(
+            sign_argv([staging / rel for rel in fresh]),
+            env=Prefix(signer.root).env(),
+            log_path=log,
+            timeout=SIGN_TIMEOUT,
+        )
     signing = time.monotonic() - started
     entries = {e["PATH"]: e for e in accepted.index.entries}
     for rel in fresh:
         entry = entries[rel]
         remember_signed(farm, accepted.shas[rel], staging / rel, int(entry["SIZE"]), entry["SHA1"])
     started = time.monotonic()
-    root.tool(mounts, "emaint", ["--fix", "binhost"], log)
+    PrefixRoot().tool(signer, "emaint", ["--fix", "binhost"], log)
     with open(log, "a") as fh:
         fh.write(
             f"provision: signed {len(fresh)} packages with gpkg-sign in {signing:.2f} s "
             f"({len(accepted.files) - len(fresh)} signed before); indexed with emaint in "
             f"{time.monotonic() - started:.2f} s\n"
         )
-    return root, mounts, len(fresh)
+    return len(fresh)
 
 
-def image_for(
-    job: PassJob, root: BuildRoot, mounts: Mounts, repo_dir: Path, log: Path
-) -> Path | None:
-    """The system image from the signed staging, when the package set changed (as in-process)."""
+def image_for(job: PassJob, repo_dir: Path, staging: Path, log: Path) -> Path | None:
+    """The system image from the signed staging, when the package set changed (as in-process),
+    merged by the profile's own root kind on the server."""
     inputs = image_inputs(job.profile, repo_dir)
-    if job.images and job.key and needs_image(mounts.pkgdir, job.current, inputs):
-        return make_image(job, root, mounts, log, inputs)
-    return None
+    if not (job.images and job.key and needs_image(staging, job.current, inputs)):
+        return None
+    mounts = mounts_for(job, repo_dir, staging, DataLayout(job.data_dir).root(job.profile.name))
+    root = make_root(job.root)
+    root.prepare(job.profile, mounts, job.jobs)
+    return make_image(job, root, mounts, log, inputs)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,25 @@ def remember_signed(layout: FarmLayout, sha256: str, signed: Path, size: int, sh
         os.replace(tmp, dst)
     write_atomic(layout.signed_info(sha256), json.dumps({"size": size, "sha1": sha1}))
     return dst
+
+
+def prune_signed(layout: FarmLayout, grace: float = 86400.0) -> int:
+    """Forget signed packages no snapshot has held for `grace` seconds (their only link is
+    the store's, unchanged since: a pass that was told "the server has it" finds it still
+    there).  Returns how many went."""
+    gone = 0
+    limit = time.time() - grace
+    for pkg in layout.signed.glob("*.gpkg.tar") if layout.signed.is_dir() else []:
+        try:
+            st = pkg.stat()
+            if st.st_nlink > 1 or st.st_ctime > limit:
+                continue
+            pkg.unlink()
+        except FileNotFoundError:
+            continue
+        pkg.with_name(pkg.name.removesuffix(".gpkg.tar") + ".json").unlink(missing_ok=True)
+        gone += 1
+    return gone
 
 
 def target(slot_dir: Path, rel: str) -> Path:

@@ -39,6 +39,7 @@ from provision.farm.model import (
     FileEntry,
     Manifest,
     parse_slot_id,
+    profile_name,
     profile_queue,
     worker_queue,
 )
@@ -153,6 +154,8 @@ def _build(cfg: WorkerConfig, desc: dict[str, Any], repo_dir: Path, beats: Beats
         repo_digest=str(desc.get("repo_digest", "")),
         distcc_hosts=settings.distcc_hosts,
         parent=os.getpid(),
+        seed=tuple(profile_name(n) for n in desc.get("seed", ())),
+        seed_exclude=tuple(str(a) for a in desc.get("seed_exclude", ())),
     )
     jobs_dir = cfg.data_dir / "farm" / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -166,13 +169,25 @@ def _build(cfg: WorkerConfig, desc: dict[str, Any], repo_dir: Path, beats: Beats
         start_new_session=True,
     )
     beats.build = proc
+    if beats.fenced.is_set():
+        kill_tree(proc.pid)
     proc.wait()
     if beats.fenced.is_set():
         raise Fenced("the server took the lease back")
     if not result_file.is_file():
         raise ProvisionError(f"the build process ended without a result ({proc.returncode})")
     out: dict[str, Any] = json.loads(result_file.read_text())
+    if not out.get("ok") and not Path(str(out.get("log", ""))).is_file():
+        return _failure(cfg, job.pass_id, str(out.get("error") or "the build failed"))
     return out
+
+
+def _failure(cfg: WorkerConfig, pass_id: str, error: str) -> dict[str, Any]:
+    """A build result for a pass that failed before or outside emerge (its log says why)."""
+    path = cfg.data_dir / "farm" / "jobs" / f"{pass_id}.error.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"provision: {error}\n")
+    return {"ok": False, "error": error, "log": str(path)}
 
 
 def manifest_for(result: dict[str, Any]) -> tuple[Manifest, dict[str, Path]]:
@@ -220,8 +235,14 @@ def run_slot(cfg: WorkerConfig, slot: str, delivery: str) -> dict[str, Any]:
     log.info("%s: leased (%s, pass %s)", slot, profile, desc["pass_id"])
     try:
         with Beats(client, slot, lease, cfg.heartbeat) as beats:
-            _fetch(cfg, client, desc, repo_dir)
-            result = _build(cfg, desc, repo_dir, beats)
+            try:
+                _fetch(cfg, client, desc, repo_dir)
+                result = _build(cfg, desc, repo_dir, beats)
+            except Fenced:
+                raise
+            except ProvisionError as exc:  # the pass cannot be built here: say so, once
+                log.error("%s: %s", slot, exc)
+                result = _failure(cfg, str(desc["pass_id"]), f"worker {cfg.name}: {exc}")
             manifest, files = manifest_for(result)
             started = time.monotonic()
             answer_ = client.upload(

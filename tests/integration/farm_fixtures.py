@@ -54,12 +54,13 @@ LEASE_TTL = 5
 SLOW_SECONDS = 10
 BIG_MIB = 24
 UPLOAD_LIMIT = "4M"
-GENERAL = ("f-basic", "f-slow", "f-slow-b", "f-big", "f-kofn2", "f-kofn3")
+GENERAL = ("f-basic", "f-slow", "f-slow-b", "f-big", "f-broken", "f-kofn2", "f-kofn3")
 PROFILES: dict[str, tuple[str, ...]] = {
     "f-basic": ("app-misc/hello",),
     "f-slow": ("app-misc/slow",),
     "f-slow-b": ("app-misc/slow",),
     "f-big": ("app-misc/big",),
+    "f-broken": ("app-misc/broken",),
     "f-tamper": ("app-misc/hello",),  # served by no worker: the test plays a hostile one
     "f-kofn2": ("app-misc/hello",),
     "f-kofn3": ("app-misc/hello",),
@@ -89,6 +90,15 @@ src_install() {
 	head -c %dM /dev/urandom > "${T}"/big.bin || die
 	doins "${T}"/big.bin
 }
+"""
+BROKEN_EBUILD = """EAPI=8
+DESCRIPTION="farm test: a package that does not build"
+HOMEPAGE="https://example.invalid/provision"
+LICENSE="GPL-2"
+SLOT="0"
+KEYWORDS="amd64"
+S="${WORKDIR}"
+src_compile() { die "broken on purpose"; }
 """
 # A compromised build machine: its compiler quietly builds something else.
 TROJAN_GCC = '#!/bin/sh\nexec /usr/bin/gcc "$@" -O0 -DTROJANED\n'
@@ -143,6 +153,9 @@ def make_repo(dest: Path) -> Path:
     big = dest / "app-misc" / "big"
     big.mkdir(parents=True)
     (big / "big-1.ebuild").write_text(BIG_EBUILD % BIG_MIB)
+    broken = dest / "app-misc" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "broken-1.ebuild").write_text(BROKEN_EBUILD)
     return dest
 
 

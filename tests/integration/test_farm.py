@@ -123,6 +123,16 @@ def build_processes(data_dir: Path) -> list[int]:
     return found
 
 
+def test_a_build_that_fails_on_a_worker_holds_the_profile_with_its_log(farm: Farm) -> None:
+    farm.trigger("f-broken")
+    row = farm.wait_state("f-broken", ("published", "held"))
+    assert row["state"] == "held", row
+    assert "app-misc/broken-1 failed (compile" in row["error"], row
+    assert "(on worker w1)" in row["error"] or "(on worker w2)" in row["error"], row
+    assert "broken on purpose" in Path(row["log"]).read_text()  # the worker's log, uploaded
+    assert current_snapshot(farm.server_dir, "f-broken") is None
+
+
 def test_a_redis_restart_loses_no_pass_and_runs_none_twice(farm: Farm) -> None:
     farm_fixtures.write_slow(farm.repo, "2")  # both slow profiles have to build again
     before = {p: farm.pass_id(p) for p in ("f-slow", "f-slow-b", "f-basic")}

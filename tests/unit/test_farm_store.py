@@ -12,6 +12,7 @@ import pytest
 
 from provision.errors import ConfigError, NotFound
 from provision.farm.accept import accept
+from provision.farm.buildproc import BuildJob
 from provision.farm.model import PassState, SlotState, parse_manifest
 from provision.farm.store import FarmStore, LeaseAnswer
 from provision.farm.uploads import (
@@ -19,7 +20,10 @@ from provision.farm.uploads import (
     OffsetMismatch,
     Refused,
     check_received,
+    have,
     needed,
+    prune_signed,
+    remember_signed,
     write_chunk,
 )
 from tests.unit.gpkg_samples import index_entry, make_gpkg, packages_index
@@ -226,3 +230,35 @@ def test_an_upload_that_does_not_hold_together_is_refused(
     with pytest.raises(Refused, match=reason):
         check_received(layout, slot_dir, m)
         accept(layout, slot_dir, m)
+
+
+def test_signed_packages_no_snapshot_holds_are_forgotten(tmp_path: Path) -> None:
+    layout = FarmLayout(tmp_path)
+    kept, dropped = tmp_path / "kept.gpkg.tar", tmp_path / "dropped.gpkg.tar"
+    kept.write_bytes(b"k")
+    dropped.write_bytes(b"d")
+    remember_signed(layout, "a" * 64, kept, 1, "x")
+    remember_signed(layout, "b" * 64, dropped, 1, "y")
+    dropped.unlink()  # its snapshot was pruned: only the store holds it
+    assert prune_signed(layout) == 0  # not before the grace period
+    assert prune_signed(layout, grace=0) == 1
+    assert have(layout, "a" * 64) and not have(layout, "b" * 64)
+    assert not layout.signed_info("b" * 64).exists()
+
+
+def test_a_build_job_round_trips_as_json() -> None:
+    job = BuildJob(
+        data_dir="/w",
+        pass_id=PASS,
+        profile={"name": "p"},
+        root="prefix",
+        stage="",
+        jobs=2,
+        repo_dir="/w/r",
+        repo_digest="d",
+        distcc_hosts=("h/2",),
+        parent=1,
+        seed=("q",),
+        seed_exclude=("sys-kernel/k",),
+    )
+    assert BuildJob.from_json(job.to_json()) == job
