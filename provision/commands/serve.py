@@ -5,8 +5,8 @@ installer APIs, the binhost snapshots and boot files — SQLite in the data dir,
 image-order worker.  Optional parts start when their module exists and they are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
-- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -105,8 +105,10 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
-    if not _module("pxe.tftp"):
-        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+    if not _module("provision.pxe.tftp"):
+        raise ConfigError(
+            "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
+        )
     from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
@@ -122,8 +124,8 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     if not enabled:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
-    if not _module("pxe.dnsmasq"):
-        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+    if not _module("provision.pxe.dnsmasq"):
+        raise ConfigError("--dnsmasq", "provision.pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME

@@ -31,6 +31,8 @@ from provision.profiles.model import (
     Repository,
 )
 
+# TOML files of a profiles directory that are not profiles (discovery rules: provision.fleet)
+NOT_PROFILES = ("rules.toml",)
 INCREMENTAL = {
     ("packages",),
     ("portage", "use"),
@@ -123,11 +125,11 @@ class ProfileSet:
         self._cache: dict[str, Profile] = {}
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.toml"))
+        return sorted(p.stem for p in self.directory.glob("*.toml") if p.name not in NOT_PROFILES)
 
     def path_of(self, name: str) -> Path:
         path = self.directory / f"{name}.toml"
-        if not path.is_file():
+        if not path.is_file() or path.name in NOT_PROFILES:
             known = ", ".join(self.names()) or "none"
             raise NotFound(f"unknown profile {name!r} (known: {known})")
         return path

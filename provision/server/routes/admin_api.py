@@ -12,7 +12,6 @@ import hmac
 import json
 import time
 from dataclasses import asdict
-from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -22,7 +21,8 @@ from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.hosts import Event, Host
 from provision.names import normalize_mac
 from provision.server import builds as builder
-from provision.server import services
+from provision.server import fleet, services
+from provision.server.apispec import spec_text
 from provision.server.app import settings_of
 from provision.server.auth import (
     TOKEN_MAX_AGE,
@@ -130,8 +130,13 @@ def assign(mac: str) -> Response:
     data = _body()
     profile = _str(data, "profile")
     hostname = _str(data, "hostname")
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ConfigError("force", "expected true or false")
     if profile:
         services.profiles().get(profile)
+        if services.store().find_host(mac) is not None:
+            fleet.check_assignment(normalize_mac(mac), profile, admin=True, force=force)
     h = services.store().upsert_host(mac, profile=profile, hostname=hostname)
     return jsonify(host=host_dict(h))
 
@@ -152,7 +157,9 @@ def reinstall(mac: str) -> Response:
     wipe = _body().get("wipe", True)
     if not isinstance(wipe, bool):
         raise ConfigError("wipe", "expected true or false")
-    return jsonify(host=host_dict(services.store().request_reinstall(mac, wipe=wipe)))
+    h = services.store().request_reinstall(mac, wipe=wipe)
+    # with power settings: boot once from the network and power cycle now
+    return jsonify(host=host_dict(h), power=fleet.reinstall_power_report(h.mac))
 
 
 @bp.post("/hosts/<mac>/etc-merge-report")
@@ -263,5 +270,4 @@ def order(order_id: int) -> Response:
 # --- the description -------------------------------------------------------------------------
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    text = resources.files("provision.server").joinpath("openapi.json").read_text()
-    return Response(text, mimetype="application/json")
+    return Response(spec_text(), mimetype="application/json")

@@ -19,7 +19,7 @@ from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.hosts import Host
 from provision.names import normalize_mac
-from provision.server import services
+from provision.server import fleet, services
 from provision.server.app import settings_of
 from provision.server.auth import login_required
 
@@ -84,6 +84,7 @@ def assign(mac: str) -> Response:
     try:
         profile = request.form.get("profile", "")
         services.profiles().get(profile)
+        fleet.check_assignment(h.mac, profile, admin=True, force=request.form.get("force") == "1")
         hostname = request.form.get("hostname")
         services.store().upsert_host(
             h.mac, profile=profile, hostname=hostname.strip().lower() if hostname else None
@@ -99,7 +100,14 @@ def assign(mac: str) -> Response:
 def reinstall(mac: str) -> Response:
     h = _host_or_404(mac)
     services.store().request_reinstall(h.mac, wipe=request.form.get("wipe", "1") == "1")
-    flash(f"{h.mac} will reinstall at its next network boot.")
+    power = fleet.reinstall_power_report(h.mac)
+    if power is None:
+        flash(f"{h.mac} will reinstall at its next network boot.")
+    elif power["ok"]:
+        flash(f"{h.mac} reinstalls now: {power['message']}")
+    else:
+        flash(f"{h.mac} will reinstall at its next network boot; power control failed: "
+              f"{power['error']}")  # fmt: skip
     return redirect(url_for("hosts.host", mac=h.mac))
 
 

@@ -4,6 +4,10 @@ a profile for a MAC address or a known host name, after seeing what each profile
 Anonymous use is allowed for what a booting host needs — choosing a profile for a host that is
 new or not yet assigned — and nothing more: changing the profile of a host that is installed,
 installing, or already assigned takes an admin login.  Every POST carries the CSRF token.
+
+A host that reported its hardware (provision.fleet) sees which profiles its CPU cannot run,
+with the missing flags, and why no discovery rule chose a profile; such a profile is refused
+(an admin may force it).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from werkzeug.wrappers import Response
 from provision.errors import ProvisionError
 from provision.hosts import HostState
 from provision.names import normalize_mac
-from provision.server import services
+from provision.server import fleet, services
 from provision.server.auth import check_csrf, is_admin
 from provision.server.images import profile_summary
 from provision.server.store import Store
@@ -79,6 +83,8 @@ def assign() -> Response | tuple[str, int]:
                 ),
                 403,
             )
+        force = request.form.get("force") == "1"
+        fleet.check_assignment(mac, profile, admin=is_admin(), force=force)
         host = store.upsert_host(mac, profile=profile, hostname=hostname or None)
     except ProvisionError as exc:
         flash(str(exc))
