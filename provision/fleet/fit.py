@@ -20,8 +20,9 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from provision.errors import ConfigError
+from provision.errors import ConfigError, ProvisionError
 from provision.fleet.cpu import BASELINE, Level, describe_flags, level_flags, level_of
+from provision.profiles.load import ProfileSet
 from provision.profiles.model import Profile
 
 _V1, _V2, _V3, _V4 = (level_flags(lv) for lv in Level)
@@ -291,3 +292,27 @@ def fit(req: CpuRequirement, machine_arch: str, flags: Iterable[str]) -> Fit:
         missing,
         f"needs {req.summary()}; this CPU is {what}: missing {describe_flags(missing)}",
     )
+
+
+def profile_requirements(profiles: ProfileSet) -> dict[str, CpuRequirement | str]:
+    """Each profile's CPU requirement, or the one-line error that keeps it from being known."""
+    out: dict[str, CpuRequirement | str] = {}
+    for name in profiles.names():
+        try:
+            out[name] = requirement_of(profiles.get(name))
+        except ProvisionError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def profile_fits(
+    requirements: dict[str, CpuRequirement | str], machine_arch: str, flags: Iterable[str]
+) -> dict[str, Fit]:
+    """Every profile's fit on one machine; an unknown requirement never fits."""
+    have = frozenset(flags)
+    return {
+        name: Fit(False, (), f"its CPU requirement is unknown: {req}")
+        if isinstance(req, str)
+        else fit(req, machine_arch, have)
+        for name, req in requirements.items()
+    }

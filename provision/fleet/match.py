@@ -179,6 +179,23 @@ def evaluate(rules: Iterable[Rule], facts: Facts) -> Decision:
     return Decision(winner, hostname, results)
 
 
+def explain_host(
+    rules: Iterable[Rule],
+    mac: str,
+    inventory: Inventory,
+    fits: Mapping[str, Fit],
+    counts: Mapping[str, int],
+    own_rule: str,
+    taken: Iterable[str],
+) -> Decision:
+    """What the rules decide for a known host now (read-only): its own place in a rule's
+    max_hosts (own_rule) does not count against it."""
+    mine = dict(counts)
+    if own_rule:
+        mine[own_rule] = max(0, mine.get(own_rule, 0) - 1)
+    return evaluate(rules, Facts(mac, inventory, fits, mine, frozenset(taken)))
+
+
 # --- host names --------------------------------------------------------------------------------
 def _clean(value: str, limit: int = 40) -> str:
     text = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")

@@ -129,7 +129,9 @@ def parse_rules(text: str, path: Path, profile_names: Iterable[str]) -> RuleSet:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
-    v.no_unknown(str(path), data, ("rule",))
+    for key in data:
+        if key != "rule":
+            raise ConfigError(f"{path}: {key}", "unknown key (allowed: [[rule]] tables)")
     raw = data.get("rule", [])
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
         raise ConfigError(f"{path}: rule", "expected [[rule]] tables")
@@ -227,7 +229,7 @@ def check_template(key: str, template: str) -> str:
 
 def _rule(path: Path, index: int, r: dict[str, Any], profiles: list[str]) -> Rule:
     name = r.get("name", f"rule-{index}")
-    shown = isinstance(name, str) and _NAME_RE.match(name)
+    shown = "name" in r and isinstance(name, str) and _NAME_RE.match(name)
     label = f"{path}: rule {index}" + (f" ({name})" if shown else "")
     v.no_unknown(label, r, KEYS)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from provision.errors import InstallError
-from provision.fleet.cpu import describe_flags
 from provision.fleet.fit import fit, requirement_of
 from provision.fleet.inventory import CpuFacts, Inventory
 from provision.profiles.model import Profile
@@ -45,10 +44,11 @@ def _detail(exc: urllib.error.HTTPError) -> str:
 
 
 def report_inventory(
-    server: str, host: str, token: str, inventory: Inventory, out: TextIO = sys.stdout
+    server: str, host: str, token: str, inventory: Inventory, out: TextIO | None = None
 ) -> dict[str, Any] | None:
     """Send the report; the server's answer (None when it could not be sent: the install goes
     on without it, the CPU check does not need the server)."""
+    out = out or sys.stdout
     url = f"{server.rstrip('/')}/api/v1/hosts/{host}/inventory"
     body = json.dumps(inventory.to_doc()).encode()
     level = inventory.cpu.level
@@ -88,13 +88,14 @@ def wait_for_config(
     *,
     poll: float = 10.0,
     timeout: float = 0.0,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     explain: list[str] | None = None,
     picker: str = "",
     sleep: Callable[[float], None] = time.sleep,
 ) -> Any:
     """GET the config document; while the server says the host has no profile (409), say
     why and where to choose one, and ask again every `poll` seconds (timeout 0: forever)."""
+    out = out or sys.stdout
     deadline = time.monotonic() + timeout if timeout else None
     told = False
     while True:
@@ -137,9 +138,10 @@ def cpu_refusal(profile: Profile, cpu: CpuFacts) -> str:
     )
 
 
-def check_cpu(profile: Profile, cpu: CpuFacts, *, force: bool, out: TextIO = sys.stdout) -> None:
+def check_cpu(profile: Profile, cpu: CpuFacts, *, force: bool, out: TextIO | None = None) -> None:
     """InstallError when the CPU cannot run the profile and nobody forced it (nothing has been
     written anywhere yet); with force, a warning."""
+    out = out or sys.stdout
     why = cpu_refusal(profile, cpu)
     if not why:
         return
@@ -152,9 +154,3 @@ def check_cpu(profile: Profile, cpu: CpuFacts, *, force: bool, out: TextIO = sys
         "'illegal instruction'; choose a profile this CPU can run, or (admin) force it with "
         "`provision install --force` or on the server"
     )
-
-
-def missing_summary(profile: Profile, cpu: CpuFacts) -> str:
-    """The missing flags alone, for an event's short message."""
-    result = fit(requirement_of(profile), cpu.arch, cpu.flags)
-    return describe_flags(result.missing)

@@ -13,9 +13,15 @@ from typing import Any
 from flask import Flask, current_app
 
 from provision.errors import ConfigError, NotFound, ProvisionError
-from provision.fleet.fit import CpuRequirement, Fit, fit, requirement_of
+from provision.fleet.fit import (
+    CpuRequirement,
+    Fit,
+    fit,
+    profile_fits,
+    profile_requirements,
+)
 from provision.fleet.inventory import Inventory
-from provision.fleet.match import Decision, Facts, evaluate
+from provision.fleet.match import Decision, Facts, evaluate, explain_host
 from provision.fleet.power.control import PowerResult, network_boot, run_action
 from provision.fleet.power.secret import seal, unseal
 from provision.fleet.power.settings import (
@@ -74,23 +80,11 @@ def rules_or_error(app: Flask | None = None) -> tuple[RuleSet | None, str]:
 # --- profile fit -----------------------------------------------------------------------------
 def requirements(profiles: ProfileSet) -> dict[str, CpuRequirement | str]:
     """Each profile's CPU requirement, or the error that keeps it from being known."""
-    out: dict[str, CpuRequirement | str] = {}
-    for name in profiles.names():
-        try:
-            out[name] = requirement_of(profiles.get(name))
-        except ProvisionError as exc:
-            out[name] = str(exc)
-    return out
+    return profile_requirements(profiles)
 
 
 def fits(inventory: Inventory, profiles: ProfileSet) -> dict[str, Fit]:
-    out = {}
-    for name, req in requirements(profiles).items():
-        if isinstance(req, str):
-            out[name] = Fit(False, (), f"its CPU requirement is unknown: {req}")
-        else:
-            out[name] = fit(req, inventory.cpu.arch, inventory.cpu.flags)
-    return out
+    return profile_fits(profile_requirements(profiles), inventory.cpu.arch, inventory.cpu.flags)
 
 
 def profile_fit(mac: str, profile: str, app: Flask | None = None) -> Fit | None:
@@ -150,13 +144,17 @@ def explain(mac: str, app: Flask | None = None) -> tuple[Decision | None, list[s
     if not len(rules):
         return None, [f"no rules ({rules.path} has none): every machine waits in the picker"]
     store = fleet_store(app)
-    hosts = services.store(app).hosts()
-    taken = frozenset(h.hostname for h in hosts if h.mac != mac and h.hostname)
-    counts = store.rule_counts()
+    taken = [h.hostname for h in services.store(app).hosts() if h.mac != mac and h.hostname]
     mine = store.assignment(mac)
-    if mine is not None:  # this host's own place does not count against it
-        counts[mine.rule] = counts.get(mine.rule, 1) - 1
-    decision = evaluate(rules, _facts(app, mac, stored.inventory, counts, taken))
+    decision = explain_host(
+        rules,
+        mac,
+        stored.inventory,
+        fits(stored.inventory, profiles_of(app)),
+        store.rule_counts(),
+        mine.rule if mine else "",
+        taken,
+    )
     return decision, decision.explain()
 
 

@@ -164,7 +164,9 @@ def parse_power(doc: Any) -> tuple[PowerSettings, str | None]:
         not isinstance(password, str) or len(password) > PASSWORD_MAX or "\x00" in password
     ):
         raise ConfigError("power.password", f"expected a string of at most {PASSWORD_MAX}")
-    port = _port("port", doc.get("port", 0))
+    port = _port("port", doc.get("port", 0)) or {PowerDriver.IPMI: 623, PowerDriver.WOL: 9}.get(
+        driver, 0
+    )
     if driver is PowerDriver.WOL:
         broadcast = doc.get("broadcast", "255.255.255.255")
         try:
