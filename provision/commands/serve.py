@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import os
 import signal
 import socket
 import threading
@@ -25,10 +26,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from flask import Flask
+
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
 from provision.server import services
 from provision.server.app import create_app
+from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
 from provision.server.settings import ServerSettings, load_settings
@@ -164,9 +168,28 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
     return stop_it
 
 
+def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threads: int) -> Any:
+    """The waitress server for the app on a bound socket (its limits: docs/server.md)."""
+    import waitress
+
+    return waitress.create_server(
+        app,
+        sockets=[sock],
+        threads=threads,
+        connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
+        ident="provision",
+        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
+        # peers only); without, waitress drops every forwarding header as well
+        clear_untrusted_proxy_headers=not settings.trusted_proxies,
+        max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
+    )
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.verbose < 2:
         logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
+    os.umask(UMASK)  # everything the server creates: files 0600, directories 0700
+    secure_data_dir(ctx.data_dir)
     settings = load_settings(
         ctx.data_dir, ctx.profiles_dir, listen=args.listen, base_url=args.base_url
     )
@@ -203,16 +226,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        import waitress
-
-        server = waitress.create_server(
-            app,
-            sockets=[sock],
-            threads=args.threads,
-            connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-            ident="provision",
-            clear_untrusted_proxy_headers=True,
-        )
+        server = http_server(app, sock, settings, args.threads)
 
         def on_term(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt

@@ -27,6 +27,7 @@ from provision.fleet.power.secret import seal, unseal
 from provision.fleet.power.settings import (
     PowerAction,
     PowerSettings,
+    check_allowed,
     parse_power,
     settings_from_public,
 )
@@ -116,7 +117,7 @@ def check_assignment(
         store.set_cpu_override(mac, profile)
         return
     hint = " (an admin may force it)" if not admin else " (tick 'force' to install it anyway)"
-    raise ProvisionError(f"{mac} cannot run {profile}: {found.reason}{hint}")
+    raise ProvisionError(f"this machine cannot run {profile}: {found.reason}{hint}")
 
 
 def forced(host: Host, app: Flask | None = None) -> bool:
@@ -239,6 +240,7 @@ def save_power(mac: str, doc: Any, app: Flask | None = None) -> PowerView:
     """Validate and store; the password (if given) encrypted; ConfigError on bad input."""
     app = _app(app)
     settings, password = parse_power(doc)
+    check_allowed(settings, settings_of(app).power_networks)
     store = fleet_store(app)
     old = store.power(mac)
     if settings.needs_password and password is None and not (old and old.secret):
@@ -260,6 +262,7 @@ def _settings_and_password(mac: str, app: Flask) -> tuple[PowerSettings, str]:
     if stored is None:
         raise NotFound(f"{mac} has no power settings")
     settings = settings_from_public(stored.settings)
+    check_allowed(settings, settings_of(app).power_networks)
     password = unseal(settings_of(app).secret_key, stored.secret) if stored.secret else ""
     return settings, password
 

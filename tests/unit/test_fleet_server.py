@@ -17,11 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from provision.cli import main
+from provision.server.app import create_app
 from provision.server.fleet_store import FleetStore
 from provision.server.store import Store
 from tests.conftest import PROFILES
 from tests.unit.fleet_samples import NEHALEM, NEHALEM_MINUS, QEMU_MAX, machine
-from tests.webapp import PASSWORD, close_app, csrf, login, make_app
+from tests.webapp import HASH, PASSWORD, close_app, csrf, login, make_app
 
 MAC = "52:54:00:e2:f1:01"
 RULES = """
@@ -254,17 +255,17 @@ def test_report_needs_the_host_token(app: Flask) -> None:
     assert report(app, "", doc).status_code == 401
     assert report(app, token + "x", doc).status_code == 401
     assert report(app, token, doc, mac="52:54:00:99:99:99").status_code == 401
-    assert report(app, token, doc, mac="not-a-mac").status_code == 401
+    assert report(app, token, doc, mac="not-a-mac").status_code == 404
 
 
 @pytest.mark.parametrize(
     ("raw", "status", "message"),
     [
-        pytest.param(b"[" * 100 + b"]" * 100, 400, "nested deeper than 8", id="deep"),
-        pytest.param(b"{", 400, "not JSON", id="broken"),
-        pytest.param(b'{"memory": NaN}', 400, "not JSON", id="nan"),
-        pytest.param(b"\xff\xfe", 400, "not UTF-8", id="encoding"),
-        pytest.param(b'{"cpu": {"flags": ["' + b"a" * 300000 + b'"]}}', 413, "larger than",
+        pytest.param(b"[" * 100 + b"]" * 100, 400, "expected a JSON object", id="deep"),
+        pytest.param(b"{", 400, "expected a JSON object", id="broken"),
+        pytest.param(b'{"memory": NaN}', 400, "expected a JSON object", id="nan"),
+        pytest.param(b"\xff\xfe", 400, "expected a JSON object", id="encoding"),
+        pytest.param(b'{"cpu": {"flags": ["' + b"a" * 300000 + b'"]}}', 413, "exceeds the capacity",
                      id="too-large"),
         pytest.param(b'{"memory": -1}', 400, "memory: expected an integer", id="field"),
     ],
@@ -418,3 +419,35 @@ def test_profiles_show_prints_the_cpu_requirement(capsys: pytest.CaptureFixture[
     assert "  from -march=x86-64-v2 (CFLAGS, CXXFLAGS)\n" in out
     assert main(["--profiles-dir", str(PROFILES), "profiles", "show", "vm-amd64", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cpu_requirement"]["level"] == "v1"
+
+
+def test_power_networks_limit_where_power_control_sends(tmp_path: Path) -> None:
+    """server.toml power_networks: BMC addresses and broadcasts must be IP addresses inside."""
+    from provision.server.settings import parse_settings
+
+    settings = parse_settings(
+        {"secret_key": "s" * 32, "admin_password_hash": HASH,
+         "power_networks": ["192.0.2.0/24", "127.0.0.0/8"]},
+        "server.toml", tmp_path / "data", profiles_dir(tmp_path / "p"), {},
+    )  # fmt: skip
+    made = create_app(settings)
+    try:
+        discover(made)
+        api = made.test_client()
+        token = body(api.post("/api/v1/auth/token", json={"password": PASSWORD}))["token"]
+        api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        url = f"/api/v1/hosts/{MAC}/power"
+        for doc, message in (
+            ({"driver": "ipmi", "address": "198.51.100.7", "password": "p"},
+             "198.51.100.7 is outside the power networks (192.0.2.0/24, 127.0.0.0/8)"),
+            ({"driver": "redfish", "address": "https://bmc.example.org", "password": "p"},
+             "'bmc.example.org': give an IP address"),
+            ({"driver": "wol"}, "255.255.255.255 is outside the power networks"),
+        ):  # fmt: skip
+            resp = api.put(url, json=doc)
+            assert resp.status_code == 400 and message in body(resp)["error"], body(resp)
+        ok = {"driver": "redfish", "address": "http://192.0.2.10:8000", "password": "p"}
+        assert api.put(url, json=ok).status_code == 200
+        assert api.put(url, json={"driver": "wol", "broadcast": "192.0.2.255"}).status_code == 200
+    finally:
+        close_app(made)

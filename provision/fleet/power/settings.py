@@ -207,3 +207,30 @@ def settings_from_public(doc: dict[str, Any]) -> PowerSettings:
     only as far as parse_power checks it again."""
     settings, _ = parse_power({k: v for k, v in doc.items() if k in KEYS and k != "password"})
     return settings
+
+
+def target_host(settings: PowerSettings) -> str:
+    """Where power control sends: the BMC's host or the Wake-on-LAN broadcast address."""
+    if settings.driver is PowerDriver.WOL:
+        return settings.broadcast
+    if settings.driver is PowerDriver.REDFISH:
+        return urlsplit(settings.address).hostname or ""
+    return settings.address
+
+
+def check_allowed(settings: PowerSettings, networks: tuple[Any, ...]) -> None:
+    """With allowed networks configured (server.toml power_networks), the target must be an IP
+    address inside one of them: a name could resolve anywhere.  ConfigError otherwise."""
+    if not networks:
+        return
+    host = target_host(settings)
+    key = "power.broadcast" if settings.driver is PowerDriver.WOL else "power.address"
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            key, f"{host[:60]!r}: give an IP address (power_networks only allows addresses)"
+        ) from None
+    if not any(addr in net for net in networks):
+        shown = ", ".join(str(n) for n in networks)
+        raise ConfigError(key, f"{addr} is outside the power networks ({shown})")

@@ -14,14 +14,10 @@ POST /hosts/<mac>/power[/<action>]      admin forms of the host page
 from __future__ import annotations
 
 import hmac
-import json
-import re
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
-    abort,
     current_app,
     flash,
     jsonify,
@@ -37,16 +33,15 @@ from provision.fleet.fit import CpuRequirement
 from provision.fleet.inventory import BODY_MAX, parse_inventory
 from provision.fleet.power.settings import PowerAction
 from provision.hosts import Host
-from provision.names import normalize_mac
+from provision.names import Mac, normalize_mac
 from provision.pxe.ipxe import picker_url
 from provision.server import fleet, services
-from provision.server.app import settings_of
-from provision.server.auth import bearer_token, login_required
+from provision.server.app import request_base_url, settings_of
+from provision.server.auth import audit, bearer_token, login_required
+from provision.server.limits import body_limit
 
 bp = Blueprint("fleet", __name__)
-JSON_DEPTH_MAX = 8  # an inventory report nests 3 deep; power settings 1
 POWER_BODY_MAX = 8 << 10
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 @bp.errorhandler(ConfigError)
@@ -70,50 +65,18 @@ def _failed(exc: ProvisionError) -> ResponseReturnValue:
     return redirect(request.referrer or url_for("hosts.hosts"))
 
 
-def json_depth(text: str) -> int:
-    """How deep arrays/objects nest in a JSON text (strings skipped; linear)."""
-    depth = deepest = 0
-    for ch in _STRING.sub('""', text):
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+def json_object(what: str) -> dict[str, Any]:
+    """The request's JSON object (the app's bounded JSON; the route's body_limit); 400 else."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ConfigError(what, "expected a JSON object")
+    return data
 
 
-def json_body(limit: int) -> Any:
-    """The request's JSON, read with a size cap (413) and a nesting cap (400)."""
-    if request.content_length is not None and request.content_length > limit:
-        abort(Response(json.dumps({"error": f"larger than {limit} bytes"}), 413,
-                       mimetype="application/json"))  # fmt: skip
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        abort(Response(json.dumps({"error": f"larger than {limit} bytes"}), 413,
-                       mimetype="application/json"))  # fmt: skip
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("body", "not UTF-8") from exc
-    if json_depth(text) > JSON_DEPTH_MAX:
-        raise ConfigError("body", f"JSON nested deeper than {JSON_DEPTH_MAX}")
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
-        raise ConfigError("body", f"not JSON: {exc}") from exc
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _host(mac: str) -> Host:
-    try:
-        found = services.store().find_host(normalize_mac(mac))
-    except ConfigError as exc:
-        raise NotFound(f"unknown host {mac[:40]!r}") from exc
+def _host(mac: Mac) -> Host:
+    found = services.store().find_host(mac)
     if found is None:
-        raise NotFound(f"unknown host {normalize_mac(mac)}")
+        raise NotFound(f"unknown host {mac}")
     return found
 
 
@@ -124,18 +87,16 @@ def _action(name: str) -> PowerAction:
 
 
 # --- the installer's report ------------------------------------------------------------------
-@bp.post("/api/v1/hosts/<mac>/inventory")
-def report(mac: str) -> ResponseReturnValue:
-    try:
-        host = services.store().find_host(normalize_mac(mac))
-    except ConfigError:
-        host = None
+@bp.post("/api/v1/hosts/<mac:mac>/inventory")
+@body_limit(BODY_MAX)
+def report(mac: Mac) -> ResponseReturnValue:
+    host = services.store().find_host(mac)
     sent = bearer_token().encode("utf-8", "surrogateescape")
     if host is None or not sent or not hmac.compare_digest(sent, host.token.encode()):
         return jsonify(error="unknown host or bad token"), 401
-    inventory = parse_inventory(json_body(BODY_MAX))
+    inventory = parse_inventory(json_object("inventory"))
     reported = fleet.receive_inventory(host, inventory)
-    base = settings_of(current_app).base_url
+    base = request_base_url() or settings_of(current_app).base_url
     return jsonify(reported.as_dict(picker_url(base, host.mac)))
 
 
@@ -155,15 +116,15 @@ def inventory_json(mac: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/api/v1/hosts/<mac>/inventory")
+@bp.get("/api/v1/hosts/<mac:mac>/inventory")
 @login_required
-def inventory(mac: str) -> ResponseReturnValue:
+def inventory(mac: Mac) -> ResponseReturnValue:
     return jsonify(inventory_json(_host(mac).mac))
 
 
-@bp.get("/api/v1/hosts/<mac>/rules")
+@bp.get("/api/v1/hosts/<mac:mac>/rules")
 @login_required
-def host_rules(mac: str) -> ResponseReturnValue:
+def host_rules(mac: Mac) -> ResponseReturnValue:
     h = _host(mac)
     decision, lines = fleet.explain(h.mac)
     results = []
@@ -230,34 +191,43 @@ def power_json(mac: str) -> dict[str, Any]:
     return {"power": {**view.settings.public(), "password_set": view.has_password}}
 
 
-@bp.get("/api/v1/hosts/<mac>/power")
+@bp.get("/api/v1/hosts/<mac:mac>/power")
 @login_required
-def power_get(mac: str) -> ResponseReturnValue:
+def power_get(mac: Mac) -> ResponseReturnValue:
     return jsonify(power_json(_host(mac).mac))
 
 
-@bp.put("/api/v1/hosts/<mac>/power")
+@bp.put("/api/v1/hosts/<mac:mac>/power")
+@body_limit(POWER_BODY_MAX)
 @login_required
-def power_put(mac: str) -> ResponseReturnValue:
+def power_put(mac: Mac) -> ResponseReturnValue:
     h = _host(mac)
-    fleet.save_power(h.mac, json_body(POWER_BODY_MAX))
+    view = fleet.save_power(h.mac, json_object("power"))
+    audit("host-power-settings", h.mac, view.settings.describe())
     return jsonify(power_json(h.mac))
 
 
-@bp.delete("/api/v1/hosts/<mac>/power")
+@bp.delete("/api/v1/hosts/<mac:mac>/power")
 @login_required
-def power_delete(mac: str) -> ResponseReturnValue:
+def power_delete(mac: Mac) -> ResponseReturnValue:
     h = _host(mac)
     if not fleet.fleet_store().delete_power(h.mac):
         raise NotFound(f"{h.mac} has no power settings")
+    audit("host-power-settings", h.mac, "none")
     return "", 204
 
 
-@bp.post("/api/v1/hosts/<mac>/power/<action>")
+@bp.post("/api/v1/hosts/<mac:mac>/power/<action>")
 @login_required
-def power_post(mac: str, action: str) -> ResponseReturnValue:
+def power_post(mac: Mac, action: str) -> ResponseReturnValue:
     h = _host(mac)
-    result = fleet.power_action(h.mac, _action(action))
+    chosen = _action(action)
+    try:
+        result = fleet.power_action(h.mac, chosen)
+    except ProvisionError:
+        audit("host-power", h.mac, chosen.value, ok=False)
+        raise
+    audit("host-power", h.mac, chosen.value)
     return jsonify(power={"action": result.action, "state": result.state,
                           "message": result.message})  # fmt: skip
 
@@ -269,9 +239,9 @@ def rules_page() -> str:
     return render_template("rules.html", **rules_json())
 
 
-@bp.post("/hosts/<mac>/power")
+@bp.post("/hosts/<mac:mac>/power")
 @login_required
-def power_form(mac: str) -> ResponseReturnValue:
+def power_form(mac: Mac) -> ResponseReturnValue:
     h = _host(mac)
     form = request.form
     doc: dict[str, Any] = {"driver": form.get("driver", "")}
@@ -288,18 +258,26 @@ def power_form(mac: str) -> ResponseReturnValue:
         doc["verify_tls"] = form.get("verify_tls") == "1"
     if form.get("driver") == "none":
         fleet.fleet_store().delete_power(h.mac)
+        audit("host-power-settings", h.mac, "none")
         flash(f"{h.mac}: no power control")
     else:
         view = fleet.save_power(h.mac, doc)
+        audit("host-power-settings", h.mac, view.settings.describe())
         flash(f"{h.mac}: power by {view.settings.describe()}")
     return redirect(url_for("hosts.host", mac=h.mac))
 
 
-@bp.post("/hosts/<mac>/power/<action>")
+@bp.post("/hosts/<mac:mac>/power/<action>")
 @login_required
-def power_button(mac: str, action: str) -> ResponseReturnValue:
+def power_button(mac: Mac, action: str) -> ResponseReturnValue:
     h = _host(mac)
-    result = fleet.power_action(h.mac, _action(action))
+    chosen = _action(action)
+    try:
+        result = fleet.power_action(h.mac, chosen)
+    except ProvisionError:
+        audit("host-power", h.mac, chosen.value, ok=False)
+        raise
+    audit("host-power", h.mac, chosen.value)
     flash(f"{h.mac}: {result.message}")
     return redirect(url_for("hosts.host", mac=h.mac))
 
