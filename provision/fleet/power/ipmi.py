@@ -1,10 +1,13 @@
-"""IPMI power control through the `pyghmi` client library.
+"""IPMI power control through the `pyghmi` client library (1.6).
 
-pyghmi proposes cipher suite 17 (SHA-256).  A BMC that speaks only suite 3 (SHA-1), such as
-pyghmi's own BMC emulator behind virtualbmc, answers the proposal with SHA-1 and no error
-code, and pyghmi then fails in RAKP2.  `_sha1_fallback()` (installed the first time an IPMI
-session opens) makes the client notice that answer and ask again with SHA-1, which is what it
-does anyway when a BMC refuses SHA-256 with an error.
+Two things of pyghmi's are worked around here, both found against virtualbmc:
+
+- pyghmi proposes cipher suite 17 (SHA-256).  A BMC that speaks only suite 3 (SHA-1), such as
+  pyghmi's own BMC emulator behind virtualbmc, answers the proposal with SHA-1 and no error
+  code, and pyghmi then fails in RAKP2.  `_sha1_fallback()` (installed the first time an IPMI
+  session opens) makes the client notice that answer and ask again with SHA-1, which is what
+  it does anyway when a BMC refuses SHA-256 with an error.
+- credentials are passed as bytes (see IpmiPower._command).
 """
 
 from __future__ import annotations
@@ -63,10 +66,13 @@ class IpmiPower:
 
             s = self.settings
             try:
+                # bytes, not str: pyghmi files a session being set up under the credentials as
+                # given and removes it under their bytes; with str the stale entry stays and
+                # the next session with the same credentials is a logged-out one
                 self._cmd = command.Command(
                     bmc=s.address,
-                    userid=s.username,
-                    password=self._password,
+                    userid=s.username.encode(),
+                    password=self._password.encode(),
                     port=s.effective_port,
                     keepalive=False,
                 )
