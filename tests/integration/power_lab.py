@@ -9,9 +9,9 @@ two BMC emulators that drive its domains: sushy-tools (Redfish) and virtualbmc (
 
 Why inside the namespace: libvirtd creates the taps of `<interface type='bridge'>` in its own
 network namespace, so the guests' NICs land on the lab's bridge and nothing reaches the
-host's network.  There is one system libvirtd per machine (its sockets and state are
-global): the lab refuses to start when one is running already.  Files handed to QEMU live in
-a world-traversable directory (QEMU runs as libvirt-qemu), and the emulators run as
+host's network.  libvirtd also runs in a private mount namespace with its own state
+directories, so it neither uses nor disturbs a libvirtd the machine may run.  Files handed to
+QEMU live in a world-traversable directory (QEMU runs as libvirt-qemu), and the emulators run as
 processes from this venv, never imported (sushy-tools warns at import under -W error).
 Everything started here is stopped by its own pid; domains are destroyed and undefined.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -33,16 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import pytest
-
 from provision.live.initramfs import base_entries, find_busybox, find_kernel, write_initramfs
 from provision.run import run
 from tests.vm.netns import Lab
 
 URI = "qemu:///system"
 VENV_BIN = Path(sys.executable).parent
-LIBVIRTD_PID = Path("/run/libvirtd.pid")
-LIBVIRT_SOCK = Path("/run/libvirt/libvirt-sock")
 GUEST_INIT = """#!/bin/sh
 /bin/busybox mkdir -p /proc /sys
 /bin/busybox mount -t proc proc /proc
@@ -98,6 +93,8 @@ class Domain:
     system: dict[str, str] = field(default_factory=dict)  # SMBIOS type 1
     chassis: Path | None = None  # a raw type-3 structure file
     boot: tuple[str, ...] = ("hd",)  # <os><boot dev=...> (vbmc sets this; sushy uses order)
+    # per-device boot order (disk, NIC) instead of <os><boot>, as sushy-tools writes it
+    boot_order: tuple[int, int] | None = None
     uuid: str = field(default_factory=lambda: str(__import__("uuid").uuid4()))
 
     @property
@@ -118,14 +115,19 @@ def domain_xml(d: Domain) -> str:
     if d.kernel is not None:
         direct = f"<kernel>{d.kernel}</kernel><initrd>{d.initrd}</initrd>"
         direct += f"<cmdline>{escape(d.cmdline)}</cmdline>"
-    boots = "".join(f"<boot dev='{dev}'/>" for dev in d.boot)
+    boots = "" if d.boot_order else "".join(f"<boot dev='{dev}'/>" for dev in d.boot)
+    disk_order, nic_order = (
+        (f"<boot order='{d.boot_order[0]}'/>", f"<boot order='{d.boot_order[1]}'/>")
+        if d.boot_order
+        else ("", "")
+    )
     smbios = "<smbios mode='sysinfo'/>" if d.system else ""
     disabled = "".join(f"<feature policy='disable' name='{f}'/>" for f in d.cpu_disable)
     disk = ""
     if d.disk is not None:
         disk = (
             "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-            f"<source file='{d.disk}'/><target dev='vda' bus='virtio'/></disk>"
+            f"<source file='{d.disk}'/><target dev='vda' bus='virtio'/>{disk_order}</disk>"
         )
     extra = ""
     if d.chassis is not None:
@@ -145,32 +147,30 @@ def domain_xml(d: Domain) -> str:
         "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
         f"{disk}"
         f"<interface type='bridge'><source bridge='br0'/><mac address='{d.mac}'/>"
-        "<model type='virtio'/></interface>"
+        f"<model type='virtio'/>{nic_order}</interface>"
         f"<serial type='file'><source path='{d.console}'/><target port='0'/></serial>"
         "<graphics type='vnc' port='-1' listen='127.0.0.1'/>"
         f"</devices>{extra}</domain>"
     )
 
 
-def libvirtd_running() -> bool:
-    if LIBVIRT_SOCK.exists():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            try:
-                s.connect(str(LIBVIRT_SOCK))
-                return True
-            except OSError:
-                pass
-    return False
+STATE_DIRS = {  # libvirt's global state, bound to private directories for the lab's daemon
+    "run": "/run/libvirt",
+    "lib": "/var/lib/libvirt",
+    "cache": "/var/cache/libvirt",
+    "log": "/var/log/libvirt",
+}
 
 
 @dataclass
 class Libvirt:
     lab: Lab
     files: Path
+    uri: str = URI
     domains: list[str] = field(default_factory=list)
 
     def virsh(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        return run(["virsh", "-c", URI, *args], check=check, timeout=timeout).stdout
+        return run(["virsh", "-c", self.uri, *args], check=check, timeout=timeout).stdout
 
     def define(self, d: Domain) -> None:
         xml = self.files / f"{d.name}.xml"
@@ -197,20 +197,34 @@ class Libvirt:
         self.virsh("undefine", "--nvram", name, check=False)
 
 
+def private_libvirtd_argv(state: Path) -> list[str]:
+    """virtlogd + libvirtd in a private mount namespace whose /run/libvirt, /var/lib/libvirt,
+    /var/cache/libvirt and /var/log/libvirt are directories of `state` (pure).  libvirtd
+    runs in the foreground; virtlogd is its sibling in the same process group."""
+    binds = " && ".join(
+        f"mount --bind {state / name} {target}" for name, target in STATE_DIRS.items()
+    )
+    script = f"{binds} && {{ virtlogd & }} && exec libvirtd"
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+
+
 @contextmanager
 def libvirt_lab(lab: Lab, files: Path) -> Iterator[Libvirt]:
-    """virtlogd + libvirtd (foreground, stopped by pid) inside the lab's namespace."""
-    if libvirtd_running():
-        pytest.skip("a libvirtd is running already (one per machine): not ours to use")
-    state = lab.work / "libvirt"
-    state.mkdir(exist_ok=True)
-    logd = lab.start("virtlogd", ["virtlogd", "-p", state / "virtlogd.pid"])
-    daemon = lab.start("libvirtd", ["libvirtd", "-p", state / "libvirtd.pid"])
-    virt = Libvirt(lab, files)
+    """A libvirtd of the lab's own: in its network namespace (the guests' taps land on br0)
+    and in a private mount namespace (its sockets and state under `files`, so a libvirtd
+    the machine runs as a service is neither used nor disturbed).  Clients reach it with
+    qemu:///system?socket=...; it is stopped by its pid with its domains."""
+    state = files / "libvirt-state"
+    for name in STATE_DIRS:
+        (state / name).mkdir(parents=True, exist_ok=True)
+    state.chmod(0o755)
+    uri = f"{URI}?socket={state / 'run' / 'libvirt-sock'}"
+    daemon = lab.start("libvirtd", private_libvirtd_argv(state))
+    virt = Libvirt(lab, files, uri)
     try:
         deadline = time.monotonic() + 60
         while True:
-            res = run(["virsh", "-c", URI, "version"], check=False, timeout=30)
+            res = run(["virsh", "-c", uri, "version"], check=False, timeout=30)
             if res.returncode == 0:
                 break
             if daemon.proc.poll() is not None or time.monotonic() > deadline:
@@ -221,8 +235,7 @@ def libvirt_lab(lab: Lab, files: Path) -> Iterator[Libvirt]:
         for name in virt.domains:
             virt.remove(name)
         daemon.stop()
-        logd.stop()
-        lab.daemons[:] = [d for d in lab.daemons if d not in (daemon, logd)]
+        lab.daemons[:] = [d for d in lab.daemons if d is not daemon]
 
 
 def free_port() -> int:
@@ -231,13 +244,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def sushy_emulator(lab: Lab, work: Path, port: int = 8000) -> Iterator[str]:
+def sushy_emulator(lab: Lab, work: Path, uri: str, port: int = 8000) -> Iterator[str]:
     """sushy-tools' Redfish emulator over libvirt, on the namespace's loopback; its URL."""
     conf = work / "sushy.conf"
     conf.write_text(
         "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n"
         f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
-        f"SUSHY_EMULATOR_LIBVIRT_URI = '{URI}'\n"
+        f"SUSHY_EMULATOR_LIBVIRT_URI = '{uri}'\n"
         "SUSHY_EMULATOR_IGNORE_BOOT_DEVICE = False\n"
     )
     daemon = lab.start(
@@ -256,6 +269,7 @@ def sushy_emulator(lab: Lab, work: Path, port: int = 8000) -> Iterator[str]:
 class VirtualBmc:
     lab: Lab
     env: dict[str, str]
+    uri: str
     names: list[str] = field(default_factory=list)
 
     def vbmc(self, *args: str) -> str:
@@ -263,14 +277,14 @@ class VirtualBmc:
         return run(argv, env={**os.environ, **self.env}, timeout=60).stdout
 
     def add(self, domain: str, port: int, user: str, password: str) -> None:
-        self.vbmc("add", domain, "--port", str(port), "--address", "127.0.0.1",
-                  "--username", user, "--password", password, "--libvirt-uri", URI)  # fmt: skip
+        self.vbmc("add", domain, "--port", str(port), "--address", "127.0.0.1", "--username",
+                  user, "--password", password, "--libvirt-uri", self.uri)  # fmt: skip
         self.names.append(domain)
         self.vbmc("start", domain)
 
 
 @contextmanager
-def virtual_bmc(lab: Lab, work: Path) -> Iterator[VirtualBmc]:
+def virtual_bmc(lab: Lab, work: Path, uri: str) -> Iterator[VirtualBmc]:
     """vbmcd (foreground) in the namespace; BMCs are added per domain with add()."""
     base = work / "vbmc"
     (base / "conf").mkdir(parents=True, exist_ok=True)
@@ -281,7 +295,7 @@ def virtual_bmc(lab: Lab, work: Path) -> Iterator[VirtualBmc]:
     )
     env = {"VIRTUALBMC_CONFIG": str(conf), "PYTHONWARNINGS": ""}
     daemon = lab.start("vbmcd", [VENV_BIN / "vbmcd", "--foreground"], env=env)
-    bmc = VirtualBmc(lab, env)
+    bmc = VirtualBmc(lab, env, uri)
     try:
         deadline = time.monotonic() + 30
         while True:

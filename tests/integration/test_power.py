@@ -107,7 +107,10 @@ def power(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerLab]:
                 virt.define(d)
                 domains[kind] = d
             server, token = start_server(lab, work / "data")
-            with sushy_emulator(lab, work) as redfish, virtual_bmc(lab, work) as bmc:
+            with (
+                sushy_emulator(lab, work, virt.uri) as redfish,
+                virtual_bmc(lab, work, virt.uri) as bmc,
+            ):
                 bmc.add(domains["ipmi"].name, IPMI_PORT, BMC_USER, BMC_PASSWORD)
                 yield PowerLab(lab, virt, redfish, bmc, server, token, domains)
     finally:
