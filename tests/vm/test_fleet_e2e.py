@@ -146,7 +146,7 @@ def wait_for_marker_and_off(fleet: Fleet, timeout: float) -> str:
     wait_text(fleet.domain.console, "provision-install: finish", timeout)
     wait_text(fleet.domain.console, f"{MARKER} done", 300)
     try:
-        fleet.virt.wait_state(fleet.domain.name, "shut off", 20)
+        fleet.virt.wait_state(fleet.domain.name, "shut off", 5)
     except AssertionError:
         fleet.virt.virsh("destroy", fleet.domain.name)
     return fleet.console()
