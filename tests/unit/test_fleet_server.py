@@ -451,3 +451,36 @@ def test_power_networks_limit_where_power_control_sends(tmp_path: Path) -> None:
         assert api.put(url, json={"driver": "wol", "broadcast": "192.0.2.255"}).status_code == 200
     finally:
         close_app(made)
+
+
+def test_host_page_power_form_and_buttons(app: Flask, admin: FlaskClient) -> None:
+    discover(app)
+    form = {"driver": "wol", "interface": "nosuchif0", "broadcast": "127.255.255.255",
+            "port": "7", "csrf_token": csrf(admin, f"/hosts/{MAC}")}  # fmt: skip
+    resp = admin.post(f"/hosts/{MAC}/power", data=form)
+    assert resp.status_code == 302
+    page = admin.get(f"/hosts/{MAC}").text
+    assert "Wake-on-LAN to 127.255.255.255:7 on nosuchif0" in page  # the flash
+    assert 'id="power-on"' in page
+    resp = admin.post(f"/hosts/{MAC}/power/on", data={"csrf_token": csrf(admin, f"/hosts/{MAC}")})
+    assert resp.status_code == 302
+    assert "failed" in admin.get(f"/hosts/{MAC}").text  # no such interface: said, not raised
+    bad = {"driver": "ipmi", "address": "10.0.0.1", "port": "x",
+           "csrf_token": csrf(admin, f"/hosts/{MAC}")}  # fmt: skip
+    admin.post(f"/hosts/{MAC}/power", data=bad)
+    assert "power.port: expected a port number" in admin.get(f"/hosts/{MAC}").text
+    none = {"driver": "none", "csrf_token": csrf(admin, f"/hosts/{MAC}")}
+    admin.post(f"/hosts/{MAC}/power", data=none)
+    assert "No power control" in admin.get(f"/hosts/{MAC}").text
+    # without the CSRF token nothing changes
+    assert admin.post(f"/hosts/{MAC}/power", data={"driver": "wol"}).status_code == 400
+    assert app.test_client().post(f"/hosts/{MAC}/power/on").status_code == 302  # to login
+
+
+def test_audit_records_power(api: FlaskClient, app: Flask) -> None:
+    discover(app)
+    api.put(f"/api/v1/hosts/{MAC}/power", json={"driver": "wol", "interface": "nosuchif0"})
+    api.post(f"/api/v1/hosts/{MAC}/power/on")
+    entries = body(api.get("/api/v1/audit"))["entries"]
+    actions = [(e["action"], e["ok"]) for e in entries if e["action"].startswith("host-power")]
+    assert ("host-power-settings", True) in actions and ("host-power", False) in actions
