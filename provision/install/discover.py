@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from provision.errors import InstallError
+from provision.errors import ConfigError, InstallError
 from provision.fleet.fit import fit, requirement_of
 from provision.fleet.inventory import CpuFacts, Inventory
 from provision.profiles.model import Profile
@@ -129,7 +129,10 @@ def wait_for_config(
 
 def cpu_refusal(profile: Profile, cpu: CpuFacts) -> str:
     """Why this CPU cannot run the profile's binaries ("" when it can) (pure)."""
-    req = requirement_of(profile)
+    try:
+        req = requirement_of(profile)
+    except ConfigError as exc:
+        return f"profile {profile.name}'s CPU requirement cannot be known ({exc})"
     result = fit(req, cpu.arch, cpu.flags)
     if result.ok:
         return ""

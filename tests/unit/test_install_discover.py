@@ -117,3 +117,15 @@ def test_wait_gives_up_and_other_errors_fail(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(discover, "_request", unauthorized)
     with pytest.raises(InstallError, match="answered 401 Unauthorized: bad token"):
         discover.wait_for_config("http://srv/x", "t", out=io.StringIO())
+
+
+def test_unknowable_requirement_is_refused_unless_forced() -> None:
+    from dataclasses import replace
+
+    vm = ProfileSet(PROFILES).get("vm-amd64")
+    native = replace(vm, portage=replace(vm.portage, cflags="-O2 -march=native"))
+    with pytest.raises(InstallError, match=r"CPU requirement cannot be known .*-march=native"):
+        discover.check_cpu(native, cpu(NEHALEM), force=False)
+    out = io.StringIO()
+    discover.check_cpu(native, cpu(NEHALEM), force=True, out=out)
+    assert "installing anyway" in out.getvalue()
