@@ -81,11 +81,15 @@ def cmd_worker(ctx: Context, args: argparse.Namespace) -> int:
         upload_limit=parse_rate(args.upload_limit),
     )
     logging.getLogger("provision").setLevel(logging.INFO)
+    try:
+        from celery.exceptions import SecurityWarning
+    except ImportError as exc:
+        raise ConfigError(
+            "worker", "the worker needs Celery: pip install 'provision[farm]'"
+        ) from exc
     if os.geteuid() == 0:
         # Celery warns about root; the worker accepts JSON messages only (never pickle), and
         # stage roots need root for bubblewrap.  Said once here instead.
-        from celery.exceptions import SecurityWarning
-
         warnings.filterwarnings("ignore", category=SecurityWarning)
         print("provision: the worker runs as root (JSON messages only)", flush=True)
     return start(cfg, check_broker(args.broker), args.concurrency)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provision.builder.settings import FarmTuning
+from provision.errors import ConfigError
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -58,7 +59,12 @@ def celery_config(broker: str, tuning: FarmTuning) -> dict[str, Any]:
 
 
 def make_celery(broker: str, tuning: FarmTuning) -> Celery:
-    from celery import Celery
+    try:
+        from celery import Celery
+    except ImportError as exc:
+        raise ConfigError(
+            "broker", "the build farm needs Celery: pip install 'provision[farm]'"
+        ) from exc
 
     app = Celery(APP_NAME, set_as_current=False)
     app.conf.update(celery_config(broker, tuning))
