@@ -86,8 +86,7 @@ class FarmRun:
     seconds: float
     packages: int  # signed on the server
     upload: float  # seconds, summed over passes
-    sign: float
-    index: float
+    sign: float  # signing and indexing on the server (one process per pass)
     build: float  # the workers' build seconds, summed
 
 
@@ -187,15 +186,14 @@ def farm(base: Path, workers: int) -> FarmRun:
         stop_agents(DataLayout(data).keys)
 
 
-def _costs(layout: DataLayout, worker_logs: list[Path]) -> tuple[int, float, float, float, float]:
-    packages, sign, index, build = 0, 0.0, 0.0, 0.0
+def _costs(layout: DataLayout, worker_logs: list[Path]) -> tuple[int, float, float, float]:
+    packages, sign, build = 0, 0.0, 0.0
     for p in PROFILES:
         for log in layout.logs(p).glob("*.log"):
             text = log.read_text(errors="replace")
-            for m in re.finditer(r"signed (\d+) packages .* in ([\d.]+) s .* in ([\d.]+) s", text):
+            for m in re.finditer(r"signed (\d+) packages .* in ([\d.]+) s", text):
                 packages += int(m.group(1))
                 sign += float(m.group(2))
-                index += float(m.group(3))
             for m in re.finditer(r"built on worker \S+ in ([\d.]+) s", text):
                 build += float(m.group(1))
     upload = sum(
@@ -203,7 +201,7 @@ def _costs(layout: DataLayout, worker_logs: list[Path]) -> tuple[int, float, flo
         for log in worker_logs
         for m in re.finditer(r"uploaded in ([\d.]+) s", log.read_text(errors="replace"))
     )
-    return packages, upload, sign, index, build
+    return packages, upload, sign, build
 
 
 def main() -> None:
@@ -236,11 +234,11 @@ def main() -> None:
         f"{'ok' if ratio <= 0.6 else 'OVER GOAL'})"
     )
     for label, r in (("1 worker", one), ("2 workers", two)):
-        added = r.upload + r.sign + r.index
+        added = r.upload + r.sign
         per_pkg = added / max(r.packages, 1)
         share = per_pkg / (r.build / len(PROFILES)) if r.build else 0.0
         print(
-            f"{label}: upload {r.upload:.2f} s + signing {r.sign:.2f} s + index {r.index:.2f} s "
+            f"{label}: upload {r.upload:.2f} s + signing and indexing {r.sign:.2f} s "
             f"for {r.packages} packages = {per_pkg:.3f} s per package, {share:.1%} of a pass "
             f"(goal <= 5%: {'ok' if share <= 0.05 else 'OVER GOAL'}); all of it "
             f"{added / r.build:.1%} of the build time"

@@ -3,9 +3,9 @@ leaves it), then hands a PassResult to the builder, which publishes through its 
 
 staging (DATA_DIR/farm/passes/<pass>/staging) gets each indexed package: the server's signed
 copy when it has one (by the SHA-256 of the unsigned upload: a package reused by a worker is
-not signed again), else the upload, signed in place with Portage's own gpkg-sign code
-(provision.farm.gpkgsign: its calls, one process for the pass).  Portage's `emaint binhost
---fix` then writes the index of the signed files.  Both run in the profile's signer prefix
+not signed again), else the upload, signed in place with Portage's own gpkg-sign code; then
+`emaint binhost --fix`'s code writes the index of the signed files (provision.farm.gpkgsign:
+their calls, one process per pass).  It runs in the profile's signer prefix
 (DATA_DIR/builds/<profile>/signer: a Portage config only, with the key; for every root kind).
 The system image is made from the signed staging exactly as an in-process pass makes it.
 """
@@ -39,8 +39,8 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def sign_argv(files: list[Path]) -> list[str]:
-    """Pure: the signing command for a pass's new packages."""
-    return [sys.executable, "-m", "provision.farm.gpkgsign", *map(str, files)]
+    """Pure: sign a pass's new packages, then index the staging PKGDIR (one process)."""
+    return [sys.executable, "-m", "provision.farm.gpkgsign", "--index", *map(str, files)]
 
 
 def mounts_for(job: PassJob, repo_dir: Path, staging: Path, root: Path) -> Mounts:
@@ -70,25 +70,21 @@ def assemble(job: PassJob, repo_dir: Path, accepted: Accepted, staging: Path, lo
         if path != signed:
             fresh.append(rel)
     started = time.monotonic()
-    if fresh:
-        run(
-            sign_argv([staging / rel for rel in fresh]),
-            env=Prefix(signer.root).env(),
-            log_path=log,
-            timeout=SIGN_TIMEOUT,
-        )
-    signing = time.monotonic() - started
+    run(
+        sign_argv([staging / rel for rel in fresh]),
+        env=Prefix(signer.root).env(),
+        log_path=log,
+        timeout=SIGN_TIMEOUT,
+    )
     entries = {e["PATH"]: e for e in accepted.index.entries}
     for rel in fresh:
         entry = entries[rel]
         remember_signed(farm, accepted.shas[rel], staging / rel, int(entry["SIZE"]), entry["SHA1"])
-    started = time.monotonic()
-    PrefixRoot().tool(signer, "emaint", ["--fix", "binhost"], log)
     with open(log, "a") as fh:
         fh.write(
-            f"provision: signed {len(fresh)} packages with gpkg-sign in {signing:.2f} s "
-            f"({len(accepted.files) - len(fresh)} signed before); indexed with emaint in "
-            f"{time.monotonic() - started:.2f} s\n"
+            f"provision: signed {len(fresh)} packages with gpkg-sign and indexed them with "
+            f"emaint in {time.monotonic() - started:.2f} s "
+            f"({len(accepted.files) - len(fresh)} signed before)\n"
         )
     return len(fresh)
 
