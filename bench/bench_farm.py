@@ -49,9 +49,41 @@ def build_toml() -> str:
     )
 
 
-def cli(data: Path, *args: str) -> str:
+@dataclass(frozen=True)
+class Workload:
+    profiles_dir: Path
+    profiles: tuple[str, ...]
+    build_toml: str
+
+
+DEMO = Workload(ROOT / "profiles", PROFILES, build_toml())
+
+
+def waiting_workload(base: Path, seconds: int = 15) -> Workload:
+    """Four profiles whose passes wait instead of compute (a package that sleeps): how the
+    farm schedules, apart from how many cores the machine has."""
+    repo = base / "repo"
+    shutil.copytree(ROOT / "profiles" / "repo", repo, symlinks=True)
+    profiles = base / "profiles"
+    profiles.mkdir()
+    names = tuple(f"wait-{c}" for c in "abcd")  # (a package name may not end in -1)
+    for name in names:  # a package of its own each: nothing to share between the profiles
+        (repo / "app-misc" / name).mkdir(parents=True)
+        (repo / "app-misc" / name / f"{name}-1.ebuild").write_text(
+            'EAPI=8\nDESCRIPTION="waits"\nHOMEPAGE="https://example.invalid"\nLICENSE="GPL-2"\n'
+            'SLOT="0"\nKEYWORDS="amd64"\nS="${WORKDIR}"\n'
+            f"src_compile() {{ sleep {seconds}; }}\nsrc_install() {{ keepdir /var/lib/{name}; }}\n"
+        )
+        (profiles / f"{name}.toml").write_text(
+            f'packages = ["app-misc/{name}"]\n[portage]\nprofile = "default/linux/amd64/23.0"\n'
+            f'[[repositories]]\nname = "provision-demo"\nlocation = "{repo}"\n'
+        )
+    return Workload(profiles, names, "images = false\n")
+
+
+def cli(data: Path, *args: str, profiles: Path = ROOT / "profiles") -> str:
     argv = [sys.executable, "-m", "provision", "--data-dir", str(data)]
-    argv += ["--profiles-dir", str(ROOT / "profiles"), *args]
+    argv += ["--profiles-dir", str(profiles), *args]
     return run(argv, env=ENV, timeout=TIMEOUT).stdout
 
 
@@ -90,23 +122,23 @@ class FarmRun:
     build: float  # the workers' build seconds, summed
 
 
-def in_process(base: Path) -> float:
+def in_process(base: Path, work: Workload = DEMO) -> float:
     data = base / "inproc"
     data.mkdir(parents=True)
-    (data / "build.toml").write_text(build_toml())
+    (data / "build.toml").write_text(work.build_toml)
     start = time.monotonic()
-    cli(data, "build", *PROFILES)
+    cli(data, "build", *work.profiles, profiles=work.profiles_dir)
     elapsed = time.monotonic() - start
     stop_agents(DataLayout(data).keys)
     return elapsed
 
 
-def farm(base: Path, workers: int) -> FarmRun:
+def farm(base: Path, workers: int, load: Workload = DEMO) -> FarmRun:
     work = base / f"farm{workers}"
     data = work / "server"
     data.mkdir(parents=True)
-    (data / "build.toml").write_text(build_toml())
-    for p in PROFILES:
+    (data / "build.toml").write_text(load.build_toml)
+    for p in load.profiles:
         hold(data, p, "bench: waiting")
     procs = Procs(work)
     try:
@@ -130,7 +162,7 @@ def farm(base: Path, workers: int) -> FarmRun:
         )
         broker = f"redis://127.0.0.1:{redis_port}/0"
         url = f"http://127.0.0.1:{port}"
-        base_argv = [sys.executable, "-m", "provision", "--profiles-dir", str(ROOT / "profiles")]
+        base_argv = [sys.executable, "-m", "provision", "--profiles-dir", str(load.profiles_dir)]
         procs.start(
             "server",
             [
@@ -147,7 +179,7 @@ def farm(base: Path, workers: int) -> FarmRun:
         )
         logs = []
         for n in range(1, workers + 1):
-            token = cli(data, "worker-token", "create", f"w{n}").strip()
+            token = cli(data, "worker-token", "create", f"w{n}", profiles=load.profiles_dir).strip()
             logs.append(
                 procs.start(
                     f"w{n}",
@@ -167,10 +199,10 @@ def farm(base: Path, workers: int) -> FarmRun:
                 )
             )
         start = time.monotonic()
-        cli(data, "build", "--trigger", *PROFILES)
+        cli(data, "build", "--trigger", *load.profiles, profiles=load.profiles_dir)
         layout = DataLayout(data)
         while True:
-            states = [json.loads(layout.state_file(p).read_text()) for p in PROFILES]
+            states = [json.loads(layout.state_file(p).read_text()) for p in load.profiles]
             if all(s["phase"] in ("published", "held") and s["pass_id"] for s in states):
                 break
             if time.monotonic() - start > TIMEOUT:
@@ -180,15 +212,17 @@ def farm(base: Path, workers: int) -> FarmRun:
         held = [s["profile"] for s in states if s["phase"] == "held"]
         if held:
             raise RuntimeError(f"held: {held}: {[s['error'] for s in states]}")
-        return FarmRun(elapsed, *_costs(layout, logs))
+        return FarmRun(elapsed, *_costs(layout, logs, load.profiles))
     finally:
         procs.stop()
         stop_agents(DataLayout(data).keys)
 
 
-def _costs(layout: DataLayout, worker_logs: list[Path]) -> tuple[int, float, float, float]:
+def _costs(
+    layout: DataLayout, worker_logs: list[Path], profiles: tuple[str, ...]
+) -> tuple[int, float, float, float]:
     packages, sign, build = 0, 0.0, 0.0
-    for p in PROFILES:
+    for p in profiles:
         for log in layout.logs(p).glob("*.log"):
             text = log.read_text(errors="replace")
             for m in re.finditer(r"signed (\d+) packages .* in ([\d.]+) s", text):
@@ -218,6 +252,9 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
         two = farm(base, 2)
         loads.append(os.getloadavg()[0])
+        waiting = waiting_workload(base / "waiting")
+        wait_one = farm(base / "waiting", 1, waiting)
+        wait_two = farm(base / "waiting", 2, waiting)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(
@@ -232,6 +269,12 @@ def main() -> None:
     print(
         f"4 profiles on 2 workers: {two.seconds:.1f} s ({ratio:.2f}x one worker; goal <= 0.6: "
         f"{'ok' if ratio <= 0.6 else 'OVER GOAL'})"
+    )
+    wait_ratio = wait_two.seconds / wait_one.seconds
+    print(
+        f"4 passes that wait 15 s each (scheduling, not cores): 1 worker {wait_one.seconds:.1f} s,"
+        f" 2 workers {wait_two.seconds:.1f} s ({wait_ratio:.2f}x; goal <= 0.6: "
+        f"{'ok' if wait_ratio <= 0.6 else 'OVER GOAL'})"
     )
     for label, r in (("1 worker", one), ("2 workers", two)):
         added = r.upload + r.sign
