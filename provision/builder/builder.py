@@ -29,10 +29,10 @@ from provision.portage.elfabi import check_packages, parse_version
 from provision.profiles import ProfileSet
 from provision.profiles.model import Profile
 from provision.signing import KeyInfo, ensure_key
+from provision.snapshots.index import read_index
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import cleanup_incoming, publish
 from provision.snapshots.read import current_index, current_snapshot, read_meta
-from provision.snapshots.verify import read_index
 
 log = logging.getLogger(__name__)
 

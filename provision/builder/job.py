@@ -36,8 +36,8 @@ from provision.portage.render import render_world
 from provision.profiles.model import Profile
 from provision.run import Result
 from provision.signing import KeyInfo
+from provision.snapshots.index import read_index
 from provision.snapshots.layout import DataLayout
-from provision.snapshots.verify import read_index
 
 Report = Callable[[Phase], None]
 IMAGE_INPUTS = "inputs"  # beside the image: the world set and @system it was made from

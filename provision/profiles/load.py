@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provision.errors import ConfigError, NotFound
+from provision.errors import ConfigError
 from provision.profiles import validate as v
+from provision.profiles.files import profile_names, profile_path
 from provision.profiles.model import (
     BootstrapStep,
     DiskLayout,
@@ -123,14 +124,10 @@ class ProfileSet:
         self._cache: dict[str, Profile] = {}
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.toml"))
+        return profile_names(self.directory)
 
     def path_of(self, name: str) -> Path:
-        path = self.directory / f"{name}.toml"
-        if not path.is_file():
-            known = ", ".join(self.names()) or "none"
-            raise NotFound(f"unknown profile {name!r} (known: {known})")
-        return path
+        return profile_path(self.directory, name)
 
     def get(self, name: str) -> Profile:
         if name not in self._cache:
