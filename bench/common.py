@@ -121,9 +121,7 @@ def parse_wrk(out: str) -> Load:
     return Load(rps, p50, p99, timeouts, errors, requests)
 
 
-def wrk(
-    url: str, connections: int, *, seconds: int = 5, headers: tuple[str, ...] = ()
-) -> Load:
+def wrk(url: str, connections: int, *, seconds: int = 5, headers: tuple[str, ...] = ()) -> Load:
     threads = min(2, connections)
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     argv += ["--timeout", "2s"]
