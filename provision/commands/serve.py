@@ -1,8 +1,9 @@
 """`provision serve`: the whole server on an embedded default.
 
-Always: the HTTP server (waitress) with every blueprint mounted — the web UI, the admin and
-installer APIs, the binhost snapshots and boot files — SQLite in the data dir, and the
-image-order worker.  Optional parts start when their module exists and they are configured:
+Always: the HTTP server (granian, see provision.server.http) with every blueprint mounted —
+the web UI, the admin and installer APIs, the binhost snapshots and boot files — SQLite in the
+data dir, and the image-order worker.  Optional parts start when their module exists and they
+are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
 - TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
@@ -18,16 +19,14 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
-import signal
 import socket
 import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
-from provision.server import services
+from provision.server import http, services
 from provision.server.app import create_app
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
@@ -65,6 +64,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(http.BACKLOG)  # connections wait in the backlog until the server runs
     except OSError as exc:
         sock.close()
         raise ProvisionError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -201,32 +201,17 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        import waitress
-
-        server = waitress.create_server(
-            app,
-            sockets=[sock],
-            threads=args.threads,
-            connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-            ident="provision",
-            clear_untrusted_proxy_headers=True,
-        )
-
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, on_term)
         print(
-            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url})",
+            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url}; "
+            f"{http.available()}, {args.threads} threads)",
             flush=True,
         )
         try:
-            server.run()  # returns on SIGTERM / Ctrl-C (waitress handles KeyboardInterrupt)
+            http.serve(app, sock, args.threads)  # returns on SIGTERM / Ctrl-C
         except KeyboardInterrupt:
             pass
         finally:
             print("provision: stopping", flush=True)
-            server.close()
     finally:
         for stop in reversed(stops):
             stop()

@@ -8,6 +8,7 @@ import pkgutil
 from flask import Flask
 
 from provision.server.settings import ServerSettings
+from provision.server.static import SnapshotFiles
 
 
 def create_app(settings: ServerSettings) -> Flask:
@@ -19,6 +20,8 @@ def create_app(settings: ServerSettings) -> Flask:
     for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"provision.server.routes.{info.name}")
         app.register_blueprint(module.bp)
+    # snapshot files skip Flask when they can (the blueprint answers everything else)
+    app.wsgi_app = SnapshotFiles(app.wsgi_app, settings.data_dir)  # type: ignore[method-assign]
     return app
 
 
