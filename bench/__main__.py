@@ -2,7 +2,7 @@
 
 A module's main() prints its own lines and may return rows (bench.common.Row): project / peer /
 ratio against the goal.  All rows are printed again at the end as one table, and written to
-bench-results.md in the working directory.
+bench/results/summary.md.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def main() -> int:
     if rows:
         table = "\n".join([HEADER, *(r.line() for r in rows)])
         print("\n== summary (medians of 3, peers measured in this run)\n" + table)
-        Path("bench-results.md").write_text(table + "\n")
+        out = Path(__file__).resolve().parent / "results"
+        out.mkdir(exist_ok=True)
+        (out / "summary.md").write_text(table + "\n")
     if failed:
         print(f"benchmarks that failed: {', '.join(failed)}")
     return 1 if failed or any(not r.ok for r in rows) else 0
