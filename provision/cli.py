@@ -93,7 +93,11 @@ def setup_logging(verbose: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:  # names on the command line are built by provision.names (argparse `type=`)
+        args = parser.parse_args(argv)
+    except ProvisionError as exc:
+        print(f"provision: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     setup_logging(args.verbose)
     ctx = Context(
         data_dir=args.data_dir,

@@ -18,6 +18,7 @@ from provision.commands.admin import set_key
 from provision.commands.tftp import populate
 from provision.errors import ProvisionError
 from provision.fsutil import write_atomic
+from provision.names import ProfileName
 from provision.profiles import ProfileSet
 from provision.server.auth import hash_password
 from provision.server.settings import CONFIG_NAME
@@ -33,7 +34,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--tftp", default="127.0.0.1:6969", help="TFTP ADDR:PORT (default 127.0.0.1:6969)"
     )
-    p.add_argument("--iso-profile", default="desktop-amd64", help="the profile of the demo ISO")
+    p.add_argument(
+        "--iso-profile",
+        default="desktop-amd64",
+        type=ProfileName,
+        help="the profile of the demo ISO",
+    )
     p.add_argument(
         "--live",
         choices=("debian", "marker"),

@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
 from provision.server import http, services
 from provision.server.app import create_app
+from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
 from provision.server.settings import ServerSettings, load_settings
@@ -105,7 +107,7 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
-    if not _module("pxe.tftp"):
+    if not _module("provision.pxe.tftp"):
         raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
     from provision.pxe.tftp import TftpServer
 
@@ -122,7 +124,7 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     if not enabled:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
-    if not _module("pxe.dnsmasq"):
+    if not _module("provision.pxe.dnsmasq"):
         raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
@@ -165,6 +167,8 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.verbose < 2:
         logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
+    os.umask(UMASK)  # everything the server creates: files 0600, directories 0700
+    secure_data_dir(ctx.data_dir)
     settings = load_settings(
         ctx.data_dir, ctx.profiles_dir, listen=args.listen, base_url=args.base_url
     )
@@ -207,7 +211,9 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
             flush=True,
         )
         try:
-            http.serve(app, sock, args.threads)  # returns on SIGTERM / Ctrl-C
+            # returns on SIGTERM / Ctrl-C; body caps: Flask's MAX_CONTENT_LENGTH (413 before a
+            # view reads), and waitress' own when it is the server
+            http.serve(app, sock, args.threads, max_body=settings.max_body_bytes)
         except KeyboardInterrupt:
             pass
         finally:

@@ -1,20 +1,35 @@
-"""Which profiles a directory holds: file names only, nothing parsed (cheap to import)."""
+"""Which profiles a directory holds: file names only, nothing parsed (cheap to import).
+
+Only files whose stem is a valid profile name (provision.names.ProfileName) count: any other
+file is never served (the loader says why when it is loaded directly)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from provision.errors import NotFound
+from provision.errors import ConfigError, NotFound
+from provision.names import PROFILE_NAME_MAX, ProfileName
+
+
+def profile_files(directory: Path) -> dict[str, Path]:
+    files = {}
+    for path in directory.glob("*.toml"):
+        try:
+            files[str(ProfileName(path.stem))] = path
+        except ConfigError:
+            continue
+    return files
 
 
 def profile_names(directory: Path) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.toml"))
+    return sorted(profile_files(directory))
 
 
 def profile_path(directory: Path, name: str) -> Path:
     """The file of profile `name`; NotFound names the known ones."""
-    path = directory / f"{name}.toml"
-    if not path.is_file():
+    path = profile_files(directory).get(name) if isinstance(name, str) else None
+    if path is None or not path.is_file():
         known = ", ".join(profile_names(directory)) or "none"
-        raise NotFound(f"unknown profile {name!r} (known: {known})")
+        shown = name[:PROFILE_NAME_MAX] if isinstance(name, str) else name
+        raise NotFound(f"unknown profile {shown!r} (known: {known})")
     return path

@@ -25,10 +25,10 @@ from provision.run import Result, Spawned, run, spawn
 
 CONFIG_NAME = "dnsmasq-pxe.conf"
 LEASE_NAME = "dnsmasq.leases"
-_IFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_LEASE = re.compile(r"^(infinite|\d+[mhd]?)$")
-_FILE = re.compile(r"^[A-Za-z0-9._/-]+$")
-_URL = re.compile(r"^https?://[A-Za-z0-9._~:/\[\]@%+-]+$")
+_IFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}\Z")
+_LEASE = re.compile(r"(infinite|\d+[mhd]?)\Z")
+_FILE = re.compile(r"[A-Za-z0-9._/-]+\Z")
+_URL = re.compile(r"https?://[A-Za-z0-9._~:/\[\]@%+-]+\Z")
 
 
 class Mode(StrEnum):

@@ -1,16 +1,21 @@
 """The server's SQLite file (DATA_DIR/provision.sqlite), shared by the table classes.
 
-Each class (hosts, orders, merge reports) has its own schema.  Built for many HTTP threads at
-once: every thread gets its own connection (made on first use, closed with the object), the
-file is in WAL mode (readers never wait for a writer, a writer never waits for readers),
-writes are short `BEGIN IMMEDIATE` transactions, and a writer that finds another one busy waits
-up to `BUSY_TIMEOUT_MS` inside SQLite instead of failing.  No lock of ours is held around a
-query.  Construct explicitly, close when done.
+Each class (hosts, orders, merge reports, sessions, login throttle, audit log) has its own
+schema.  Built for many HTTP threads at once: every thread gets its own connection (made on
+first use, closed with the object), the file is in WAL mode (readers never wait for a writer,
+a writer never waits for readers), writes are short `BEGIN IMMEDIATE` transactions, and a
+writer that finds another one busy waits up to `BUSY_TIMEOUT_MS` inside SQLite instead of
+failing.  No lock of ours is held around a query.  Construct explicitly, close when done.
+
+The file holds secrets (host tokens, download tokens, sessions): it is created 0600 whatever
+the umask, and SQLite gives its -wal and -shm files the same mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,14 +24,39 @@ from typing import Self
 
 DB_NAME = "provision.sqlite"
 BUSY_TIMEOUT_MS = 30_000
+PRIVATE = 0o600
+
+
+def private_file(path: Path) -> None:
+    """Create `path` 0600 if it is missing; take group/other access away if it has any.
+
+    Never opens an existing file: closing a descriptor of an SQLite file would drop every
+    POSIX lock this process's connections hold on it (the classic way to corrupt SQLite).
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE))
+        return
+    except FileExistsError:
+        pass
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except FileNotFoundError:
+        pass  # a -wal or -shm file removed by the last connection that closed
 
 
 class Database:
     SCHEMA = ""  # CREATE TABLE / INDEX IF NOT EXISTS ... of the subclass
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        private_file(path)
+        for suffix in ("-wal", "-shm"):  # SQLite makes them with the database file's mode
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                private_file(extra)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()  # guards the list of connections, never a query

@@ -15,9 +15,9 @@ thread under the GIL is the ordinary case of one worker process) and the listeni
 (ours, bound before the app starts, so that port 0 works and the port is known).  Signals:
 granian's handlers stop it on SIGINT/SIGTERM and `serve()` returns.
 
-Bounds: request heads must arrive within HEADER_TIMEOUT_MS and fit MAX_HEAD_BYTES; bodies are
-streamed to the app (Flask's MAX_CONTENT_LENGTH caps what a view reads); at most BACKPRESSURE
-requests are in the app at once, further connections wait in the kernel's backlog.
+Bounds: request heads must arrive within HEADER_TIMEOUT_MS and fit MAX_HEAD_BYTES; a body over
+the cap gets 413 before the app runs (BodyCap; Flask's MAX_CONTENT_LENGTH stays behind it); at
+most BACKPRESSURE requests are in the app at once, more connections wait in the backlog.
 
 Without granian (no wheel for the platform), waitress serves instead, its "Task queue depth"
 warning rate-limited (one line per minute, with the count of the ones left out).
@@ -25,6 +25,7 @@ warning rate-limited (one line per minute, with the count of the ones left out).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -51,12 +52,13 @@ def available() -> str:
     return "granian"
 
 
-def serve(app: WSGIApp, sock: socket.socket, threads: int) -> None:
-    """Serve `app` on the listening socket `sock` until SIGINT/SIGTERM; returns then."""
+def serve(app: WSGIApp, sock: socket.socket, threads: int, *, max_body: int) -> None:
+    """Serve `app` on the listening socket `sock` until SIGINT/SIGTERM; returns then.
+    max_body: the request body cap (the app enforces it too: Flask's MAX_CONTENT_LENGTH)."""
     if available() == "granian":
-        _granian(app, sock, threads)
+        _granian(BodyCap(app, max_body), sock, threads)
     else:
-        _waitress(app, sock, threads)
+        _waitress(app, sock, threads, max_body)
 
 
 def _granian(app: WSGIApp, sock: socket.socket, threads: int) -> None:
@@ -99,6 +101,46 @@ def _granian(app: WSGIApp, sock: socket.socket, threads: int) -> None:
     server.serve(target_loader=lambda *_: app, wrap_loader=False)
 
 
+class BodyCap:
+    """What waitress' max_request_body_size did, for servers without one: a request whose
+    body is over `limit` bytes gets 413 before the app runs.  A declared Content-Length is
+    judged at once; a chunked body is read up to limit + 1 bytes (at most the cap in memory),
+    then handed to the app with its length known."""
+
+    def __init__(self, app: WSGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length:
+            if not length.isdigit() or int(length) > self.limit:
+                return _too_large(start_response)
+        elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = environ["wsgi.input"].read(self.limit + 1)
+            if len(body) > self.limit:
+                return _too_large(start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.app(environ, start_response)
+
+
+def _too_large(start_response: Callable[..., Any]) -> list[bytes]:
+    body = b"Request Entity Too Large\n"
+    start_response(
+        "413 Request Entity Too Large",
+        [
+            ("Content-Type", "text/plain"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ],
+    )
+    return [body]
+
+
 class QueueDepthFilter(logging.Filter):
     """Lets one waitress "Task queue depth" warning through per `every` seconds and says how
     many were left out; a fleet booting at once made 34,841 of them in one run."""
@@ -124,7 +166,7 @@ class QueueDepthFilter(logging.Filter):
         return True
 
 
-def _waitress(app: WSGIApp, sock: socket.socket, threads: int) -> None:
+def _waitress(app: WSGIApp, sock: socket.socket, threads: int, max_body: int) -> None:
     import signal
 
     import waitress
@@ -137,6 +179,7 @@ def _waitress(app: WSGIApp, sock: socket.socket, threads: int) -> None:
         connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
         ident="provision",
         clear_untrusted_proxy_headers=True,
+        max_request_body_size=max_body,  # refused with 413 before the app runs
     )
 
     def on_term(signum: int, frame: Any) -> None:

@@ -25,3 +25,32 @@ def test_queue_depth_warnings_are_rate_limited() -> None:
 
 def test_granian_is_the_server() -> None:
     assert available() == "granian"
+
+
+def test_body_cap_refuses_before_the_app() -> None:
+    import io
+
+    from provision.server.http import BodyCap
+
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        assert isinstance(stream, io.BytesIO) or hasattr(stream, "read")
+        seen.append(stream.read())
+        return [b"ok"]
+
+    statuses: list[str] = []
+    cap = BodyCap(app, 10)
+
+    def call(**env: object) -> list[bytes]:
+        return list(cap(dict(env), lambda status, headers: statuses.append(status)))
+
+    assert call(CONTENT_LENGTH="11", **{"wsgi.input": io.BytesIO(b"x" * 11)}) != [b"ok"]
+    assert call(CONTENT_LENGTH="1e3", **{"wsgi.input": io.BytesIO()}) != [b"ok"]
+    chunked = {"HTTP_TRANSFER_ENCODING": "chunked"}
+    assert call(**chunked, **{"wsgi.input": io.BytesIO(b"y" * 11)}) != [b"ok"]
+    assert statuses == ["413 Request Entity Too Large"] * 3 and seen == []
+    assert call(**chunked, **{"wsgi.input": io.BytesIO(b"y" * 10)}) == [b"ok"]
+    assert call(CONTENT_LENGTH="3", **{"wsgi.input": io.BytesIO(b"abc")}) == [b"ok"]
+    assert seen == [b"y" * 10, b"abc"]

@@ -3,7 +3,7 @@
 GET /boot/boot.ipxe           the chain script DHCP hands to iPXE (→ /boot/${mac}.ipxe)
 GET /boot/<mac>.ipxe          per host (pxe.ipxe.script_for); an unknown MAC is registered as a
                               new host and gets the profile menu; ?profile=NAME (from the menu)
-                              sets the profile of a host that has none
+                              sets the profile of a host that has none; not a MAC: 404
 GET /boot/live/vmlinuz        DATA_DIR/live/vmlinuz
 GET /boot/live/initrd.img     DATA_DIR/live/initrd.img
 """
@@ -16,7 +16,7 @@ from contextlib import closing
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from provision.errors import ConfigError
-from provision.names import normalize_mac
+from provision.names import Mac
 from provision.profiles import ProfileSet
 from provision.pxe import ipxe
 from provision.server.app import settings_of
@@ -43,9 +43,9 @@ def chain() -> Response:
 def host_script(name: str) -> Response:
     settings = settings_of(current_app)
     try:
-        mac = normalize_mac(name)
-    except ConfigError as exc:
-        return _script(f"#!ipxe\necho provision: {exc.message}\nexit 1\n", 400)
+        mac = Mac(name)
+    except ConfigError:  # a path that names no host: 404 (the body is for people with curl)
+        return _script("#!ipxe\necho provision: that is not a MAC address\nexit 1\n", 404)
     profiles = ProfileSet(settings.profiles_dir).names()
     chosen = request.args.get("profile", "")
     with closing(Store.in_data_dir(settings.data_dir)) as store:
