@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -21,10 +20,9 @@ from pycdlib.pycdlibexception import PyCdlibException
 from provision.errors import ConfigError, ProvisionError
 from provision.fsutil import atomic_output
 from provision.iso import gpt
-from provision.iso.plan import IsoPlan
+from provision.iso.plan import IsoPlan, Progress
 from provision.iso.stamp import SNAPSHOT_DIR, STAGE_DIR
 
-Progress = Callable[[int, int], None]
 S_IFREG = 0o100000
 BLOCK = 2048
 STREAMED_DIRS = (f"{SNAPSHOT_DIR}/", f"{STAGE_DIR}/")
@@ -106,10 +104,16 @@ def master(plan: IsoPlan, streamed: frozenset[str] = frozenset()) -> pycdlib.PyC
 
 
 def write_iso(
-    plan: IsoPlan, out: Path, progress: Progress | None = None, *, mode: int = 0o644
-) -> int:
+    plan: IsoPlan,
+    out: Path,
+    progress: Progress | None = None,
+    *,
+    mode: int = 0o644,
+    locate: tuple[str, ...] = (),
+) -> tuple[int, dict[str, int]]:
     """Write the image to `out` atomically (with `mode`; 0600 for an image carrying a host
-    token); returns its size.  No partial file on any error."""
+    token); returns its size and the byte offset of each file in `locate` (the stamp slots of
+    a cached base).  No partial file on any error."""
     for f in plan.files:
         if f.source is not None and not os.access(f.source, os.R_OK):
             raise ConfigError(str(f.source), f"cannot read (needed for /{f.where.posix})")
@@ -130,6 +134,10 @@ def write_iso(
                 (src, iso.get_record(iso_path=w.iso).extent_location() * BLOCK, size)
                 for src, w, size in copies
             ]
+            located = {
+                posix: iso.get_record(iso_path=plan.file(posix).where.iso).extent_location() * BLOCK
+                for posix in locate
+            }
             iso.close()
             fh.flush()
             copy_extents(fh.fileno(), extents, progress, fh.seek(0, os.SEEK_END) - later)
@@ -140,7 +148,7 @@ def write_iso(
         raise IsoError(f"{out}: cannot build the image: {exc}") from exc
     except OSError as exc:
         raise ConfigError(str(out), f"cannot write: {exc.strerror or exc}") from exc
-    return size
+    return size, located
 
 
 def copy_extents(
