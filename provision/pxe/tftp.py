@@ -20,11 +20,13 @@ place is taken by a client that answers, a new request gets "server busy" (TFTP 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
 import os
 import resource
+import selectors
 import socket
 import stat
 import struct
@@ -38,7 +40,7 @@ from typing import Any, BinaryIO
 
 import tftpy
 from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
-from tftpy.TftpShared import TftpErrors, TftpException
+from tftpy.TftpShared import TftpErrors, TftpException, TftpTimeout, TftpTimeoutExpectACK
 from tftpy.TftpStates import TftpState, TftpStateExpectACK
 
 from provision.errors import ConfigError, ProvisionError
@@ -202,11 +204,140 @@ def _wake(address: tuple[str, int]) -> None:
 
 
 class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
-    """tftpy's server whose sessions start in our state (see _Sessions)."""
+    """tftpy's server whose sessions start in our state (see _Sessions), with our own receive
+    loop: tftpy's rebuilds the list of sockets, select()s on all of them, finds a packet's
+    session by a linear search and checks every session's timer after each packet, so the
+    cost of a packet grew with the number of transfers.  Ours keeps the sockets in epoll,
+    finds the session by its socket and checks timers every TICK seconds; each packet still
+    goes through tftpy's session (cycle: parse, state machine, send), as before."""
+
+    TICK = 0.1  # seconds between timer checks (retransmits are due after `timeout` seconds)
+    BUFFER = 4 * 1024 * 1024  # socket buffers: a burst of requests, a window of blocks
+    shutdown_immediately: bool  # tftpy's stop() flags
+    shutdown_gracefully: bool
 
     def __init__(self, owner: TftpServer) -> None:
         super().__init__(str(owner.root))
         self.sessions = _Sessions(owner)
+
+    def listen(
+        self,
+        listenip: str = "",
+        listenport: int = 69,
+        timeout: float = 5.0,
+        retries: int = 5,
+    ) -> None:
+        self.sock = _udp_socket(listenip or "0.0.0.0", listenport, self.BUFFER)
+        _, self.listenport = self.sock.getsockname()
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, None)
+        registered: dict[str, tuple[Any, int]] = {}  # session key -> (socket, fd) registered
+        self.is_running.set()
+        next_tick = time.monotonic() + self.TICK
+        try:
+            while not self.shutdown_immediately:
+                if self.shutdown_gracefully and not self.sessions:
+                    break
+                done: list[str] = []
+                for key, _ in sel.select(max(0.0, next_tick - time.monotonic())):
+                    if key.data is None:
+                        self._request(timeout, retries, done)
+                    else:
+                        self._packet(key.data, done)
+                if time.monotonic() >= next_tick:
+                    self._timers(done)
+                    next_tick = time.monotonic() + self.TICK
+                for skey in done:
+                    ctx = self.sessions.pop(skey, None)
+                    if ctx is not None:
+                        ctx.end()
+                _sync(sel, registered, self.sessions)
+        finally:
+            for ctx in list(self.sessions.values()):
+                ctx.end()
+            self.sessions.clear()
+            sel.close()
+            self.sock.close()
+            self.is_running.clear()
+            self.shutdown_gracefully = self.shutdown_immediately = False
+
+    def _request(self, timeout: float, retries: int, done: list[str]) -> None:
+        """A packet on the server's port: a new session (tftpy's context, our start state)."""
+        try:
+            buffer, (raddress, rport) = self.sock.recvfrom(tftpy.TftpShared.MAX_BLKSIZE)
+        except BlockingIOError:
+            return
+        if self.shutdown_gracefully:
+            return
+        skey = f"{raddress}:{rport}"
+        if skey in self.sessions:
+            return  # a retransmitted request of a session that runs: its socket answers
+        self.sessions[skey] = ctx = tftpy.TftpContexts.TftpContextServer(
+            raddress, rport, timeout, self.root, self.dyn_file_func, self.upload_open,
+            retries=retries,
+        )  # fmt: skip
+        try:
+            ctx.start(buffer)
+        except TftpTimeoutExpectACK:
+            ctx.timeout_expectACK = True
+        except TftpException as exc:
+            log.debug("tftp session %s: %s", skey, exc)
+            done.append(skey)
+
+    def _packet(self, skey: str, done: list[str]) -> None:
+        ctx = self.sessions.get(skey)
+        if ctx is None:
+            return
+        ctx.timeout_expectACK = False
+        try:
+            ctx.cycle()
+            if ctx.state is None:
+                done.append(skey)
+        except TftpTimeoutExpectACK:
+            ctx.timeout_expectACK = True
+        except TftpException as exc:
+            log.debug("tftp session %s: %s", skey, exc)
+            done.append(skey)
+
+    def _timers(self, done: list[str]) -> None:
+        """tftpy's timeouts: resend the last packet, give up after `retries`."""
+        now = time.time()
+        for skey, ctx in self.sessions.items():
+            try:
+                ctx.checkTimeout(now)
+            except TftpTimeout:
+                ctx.retry_count += 1
+                if ctx.retry_count >= ctx.retries:
+                    done.append(skey)
+                else:
+                    ctx.state.resendLast()
+
+
+def _udp_socket(host: str, port: int, buffer: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        sock.setsockopt(socket.SOL_SOCKET, option, buffer)  # capped by net.core.*mem_max
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+def _sync(
+    sel: selectors.BaseSelector, registered: dict[str, tuple[Any, int]], sessions: dict[str, Any]
+) -> None:
+    """Register new sessions' sockets, forget ended ones (also those _Sessions dropped); by
+    descriptor number, as an ended session's socket is closed already."""
+    for skey, (sock, fd) in list(registered.items()):
+        ctx = sessions.get(skey)
+        if ctx is None or ctx.sock is not sock:
+            del registered[skey]
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(fd)
+    for skey, ctx in sessions.items():
+        fd = ctx.sock.fileno()
+        if skey not in registered and fd >= 0:
+            sel.register(fd, selectors.EVENT_READ, skey)
+            registered[skey] = (ctx.sock, fd)
 
 
 class _Sessions(dict[str, Any]):
