@@ -74,29 +74,43 @@ def fetch(port: int, blksize: int, want: str, name: str = "payload.bin") -> tupl
     return ok, elapsed
 
 
-def measure(name: str, port: int, want: str, want_small: str) -> dict[str, float]:
-    wait_ready(port, name)
-    out: dict[str, float] = {}
-    for blksize in (512, 1468):
-        times = []
-        for _ in range(3):
-            ok, elapsed = fetch(port, blksize, want)
-            if not ok:
-                raise RuntimeError(f"{name}: transfer failed at blksize {blksize}")
-            times.append(elapsed)
-        out[f"single_{blksize}"] = statistics.median(times)
-    walls, failed = [], 0
+def single(port: int, blksize: int, want: str, name: str) -> float:
+    ok, elapsed = fetch(port, blksize, want)
+    if not ok:
+        raise RuntimeError(f"{name}: transfer failed at blksize {blksize}")
+    return elapsed
+
+
+def many(port: int, want_small: str) -> tuple[float, int]:
+    start = time.monotonic()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(
+            pool.map(lambda _: fetch(port, 1468, want_small, "small.bin"), range(CLIENTS))
+        )
+    return time.monotonic() - start, sum(1 for ok, _ in results if not ok)
+
+
+def measure(ports: dict[str, int], want: str, want_small: str) -> dict[str, dict[str, float]]:
+    """Rounds that take turns between the servers (both running), so that load from elsewhere
+    on the shared cores falls on both alike; medians of 3 rounds."""
+    samples: dict[str, dict[str, list[float]]] = {n: {} for n in ports}
+    failed = dict.fromkeys(ports, 0)
     for _ in range(3):
-        start = time.monotonic()
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            results = list(
-                pool.map(lambda _: fetch(port, 1468, want_small, "small.bin"), range(CLIENTS))
-            )
-        walls.append(time.monotonic() - start)
-        failed += sum(1 for ok, _ in results if not ok)
-    out["concurrent_wall"] = statistics.median(walls)
-    out["concurrent_failed"] = failed
-    return out
+        for blksize in (512, 1468):
+            for name, port in ports.items():
+                t = single(port, blksize, want, name)
+                samples[name].setdefault(f"single_{blksize}", []).append(t)
+        for name, port in ports.items():
+            wall, bad = many(port, want_small)
+            samples[name].setdefault("concurrent_wall", []).append(wall)
+            failed[name] += bad
+    return {
+        name: {
+            **{k: statistics.median(v) for k, v in got.items()},
+            "concurrent_failed": failed[name],
+        }
+        for name, got in samples.items()
+    }
 
 
 def main() -> list[Row]:
@@ -113,17 +127,15 @@ def main() -> list[Row]:
         for p in root.iterdir():
             os.chmod(p, 0o644)
         want = hashlib.sha256(payload).hexdigest()
-        results: dict[str, dict[str, float]] = {}
-        port = free_port()
+        port, hpa_port = free_port(), free_port()
         ours = [sys.executable, "-m", "provision", "--data-dir", tmp, "tftp",
                 "--listen", f"127.0.0.1:{port}", "--root", str(root)]  # fmt: skip
-        with server(ours, Path(tmp) / "ours.log"):
-            results["provision (tftpy)"] = measure("provision tftp", port, want, want_small)
-        port = free_port()
-        hpa = ["in.tftpd", "--foreground", "--address", f"127.0.0.1:{port}", "--secure",
+        hpa = ["in.tftpd", "--foreground", "--address", f"127.0.0.1:{hpa_port}", "--secure",
                "--user", "tftp", str(root)]  # fmt: skip
-        with server(hpa, Path(tmp) / "hpa.log"):
-            results["tftpd-hpa"] = measure("tftpd-hpa", port, want, want_small)
+        with server(ours, Path(tmp) / "ours.log"), server(hpa, Path(tmp) / "hpa.log"):
+            wait_ready(port, "provision tftp")
+            wait_ready(hpa_port, "tftpd-hpa")
+            results = measure({"provision (tftpy)": port, "tftpd-hpa": hpa_port}, want, want_small)
     mib = SIZE / MIB
     print(
         f"file {mib:.0f} MiB, curl client, 127.0.0.1; {CLIENTS} concurrent clients fetching "

@@ -26,7 +26,7 @@ import io
 import logging
 import os
 import resource
-import selectors
+import select
 import socket
 import stat
 import struct
@@ -39,8 +39,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import tftpy
-from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
-from tftpy.TftpShared import TftpErrors, TftpException, TftpTimeout, TftpTimeoutExpectACK
+from tftpy.TftpPacketTypes import TftpPacketDAT, TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
+from tftpy.TftpShared import (
+    MAX_BLKSIZE as TFTPY_MAX_DATAGRAM,
+)
+from tftpy.TftpShared import (
+    TftpErrors,
+    TftpException,
+    TftpTimeout,
+    TftpTimeoutExpectACK,
+)
 from tftpy.TftpStates import TftpState, TftpStateExpectACK
 
 from provision.errors import ConfigError, ProvisionError
@@ -229,9 +237,11 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
     ) -> None:
         self.sock = _udp_socket(listenip or "0.0.0.0", listenport, self.BUFFER)
         _, self.listenport = self.sock.getsockname()
-        sel = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ, None)
+        ep = select.epoll()
+        main_fd = self.sock.fileno()
+        ep.register(main_fd, select.EPOLLIN)
         registered: dict[str, tuple[Any, int]] = {}  # session key -> (socket, fd) registered
+        by_fd: dict[int, str] = {}
         self.is_running.set()
         next_tick = time.monotonic() + self.TICK
         try:
@@ -239,11 +249,12 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
                 if self.shutdown_gracefully and not self.sessions:
                     break
                 done: list[str] = []
-                for key, _ in sel.select(max(0.0, next_tick - time.monotonic())):
-                    if key.data is None:
-                        self._request(timeout, retries, done)
-                    else:
-                        self._packet(key.data, done)
+                new = False
+                for fd, _ in ep.poll(max(0.0, next_tick - time.monotonic())):
+                    if fd == main_fd:
+                        new = self._request(timeout, retries, done) or new
+                    elif fd in by_fd:
+                        self._packet(by_fd[fd], done)
                 if time.monotonic() >= next_tick:
                     self._timers(done)
                     next_tick = time.monotonic() + self.TICK
@@ -251,27 +262,29 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
                     ctx = self.sessions.pop(skey, None)
                     if ctx is not None:
                         ctx.end()
-                _sync(sel, registered, self.sessions)
+                if new or done:
+                    _sync(ep, registered, by_fd, self.sessions)
         finally:
             for ctx in list(self.sessions.values()):
                 ctx.end()
             self.sessions.clear()
-            sel.close()
+            ep.close()
             self.sock.close()
             self.is_running.clear()
             self.shutdown_gracefully = self.shutdown_immediately = False
 
-    def _request(self, timeout: float, retries: int, done: list[str]) -> None:
-        """A packet on the server's port: a new session (tftpy's context, our start state)."""
+    def _request(self, timeout: float, retries: int, done: list[str]) -> bool:
+        """A packet on the server's port: a new session (tftpy's context, our start state);
+        True when one was made."""
         try:
-            buffer, (raddress, rport) = self.sock.recvfrom(tftpy.TftpShared.MAX_BLKSIZE)
+            buffer, (raddress, rport) = self.sock.recvfrom(TFTPY_MAX_DATAGRAM)
         except BlockingIOError:
-            return
+            return False
         if self.shutdown_gracefully:
-            return
+            return False
         skey = f"{raddress}:{rport}"
         if skey in self.sessions:
-            return  # a retransmitted request of a session that runs: its socket answers
+            return False  # a retransmitted request of a session that runs: its socket answers
         self.sessions[skey] = ctx = tftpy.TftpContexts.TftpContextServer(
             raddress, rport, timeout, self.root, self.dyn_file_func, self.upload_open,
             retries=retries,
@@ -283,6 +296,7 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
         except TftpException as exc:
             log.debug("tftp session %s: %s", skey, exc)
             done.append(skey)
+        return True
 
     def _packet(self, skey: str, done: list[str]) -> None:
         ctx = self.sessions.get(skey)
@@ -323,21 +337,26 @@ def _udp_socket(host: str, port: int, buffer: int) -> socket.socket:
 
 
 def _sync(
-    sel: selectors.BaseSelector, registered: dict[str, tuple[Any, int]], sessions: dict[str, Any]
+    ep: select.epoll,
+    registered: dict[str, tuple[Any, int]],
+    by_fd: dict[int, str],
+    sessions: dict[str, Any],
 ) -> None:
     """Register new sessions' sockets, forget ended ones (also those _Sessions dropped); by
-    descriptor number, as an ended session's socket is closed already."""
+    descriptor number, as an ended session's socket is closed already (and epoll forgot it)."""
     for skey, (sock, fd) in list(registered.items()):
         ctx = sessions.get(skey)
         if ctx is None or ctx.sock is not sock:
             del registered[skey]
-            with contextlib.suppress(KeyError, ValueError):
-                sel.unregister(fd)
+            by_fd.pop(fd, None)
+            with contextlib.suppress(OSError):
+                ep.unregister(fd)
     for skey, ctx in sessions.items():
         fd = ctx.sock.fileno()
         if skey not in registered and fd >= 0:
-            sel.register(fd, selectors.EVENT_READ, skey)
+            ep.register(fd, select.EPOLLIN)
             registered[skey] = (ctx.sock, fd)
+            by_fd[fd] = skey
 
 
 class _Sessions(dict[str, Any]):
@@ -359,7 +378,7 @@ class _Sessions(dict[str, Any]):
         context.busy = len(self) >= self.owner.max_sessions
         context.state = _Start(context, self.owner)
         context.start = _guarded(context.start)
-        context.cycle = _answered(context, _guarded(context.cycle))
+        context.cycle = _cycle(context)
         super().__setitem__(key, context)
 
     def _drop_half_open(self, expired: Callable[[Any], bool], limit: int | None = None) -> None:
@@ -377,14 +396,75 @@ class _Sessions(dict[str, Any]):
             super().__delitem__(key)
 
 
-def _answered(context: Any, cycle: Callable[..., None]) -> Callable[..., None]:
-    """A packet from the client on the session's socket: the session is no longer half-open."""
+ACK = 4
+DATA_HEADER = struct.Struct("!HH")
 
-    def call(*args: Any) -> None:
-        context.answered = True
-        cycle(*args)
 
-    return call
+def _cycle(ctx: Any) -> Callable[[], None]:
+    """tftpy's cycle() for one of our sessions, with the one step a transfer repeats thousands
+    of times done inline: the expected ACK, from the session's own client, of the block just
+    sent, answered with the next DATA block (or the end of the transfer), exactly as tftpy's
+    ExpectACK state does.  Any other packet (options, errors, duplicates, a stranger) goes
+    through tftpy's parser and state machine; timeouts and resends stay tftpy's (see
+    _Tftpy._timers).  A packet from the client ends the session's half-open time; malformed
+    ones end the session (TftpException), never the server."""
+    unpack = DATA_HEADER.unpack
+    sock = ctx.sock
+
+    def cycle() -> None:
+        ctx.answered = True
+        try:
+            buffer, (raddress, rport) = sock.recvfrom(TFTPY_MAX_DATAGRAM)
+        except BlockingIOError:
+            return
+        ctx.last_update = now = time.time()
+        try:
+            if (
+                len(buffer) == 4
+                and unpack(buffer) == (ACK, ctx.next_block)
+                and type(ctx.state) is TftpStateExpectACK
+                and raddress == ctx.address
+                and rport == ctx.tidport
+            ):
+                ctx.retry_count = 0
+                if ctx.pending_complete:
+                    ctx.state = None  # the ACK of the last block: done
+                    return
+                ctx.next_block += 1
+                ctx.pending_complete = _send_block(ctx, now)
+                return
+            _slow(ctx, buffer, raddress, rport)
+        except TftpException:
+            raise
+        except Exception as exc:
+            raise TftpException(f"malformed packet: {exc!r}") from exc
+
+    return cycle
+
+
+def _slow(ctx: Any, buffer: bytes, raddress: str, rport: int) -> None:
+    """What tftpy's cycle() does with a packet already received."""
+    packet = ctx.factory.parse(buffer)
+    if raddress != ctx.address or (ctx.tidport and ctx.tidport != rport):
+        log.debug("tftp: a packet from %s:%s for another session", raddress, rport)
+    ctx.state = ctx.state.handle(packet, raddress, rport)
+    ctx.retry_count = 0
+
+
+def _send_block(ctx: Any, now: float) -> bool:
+    """tftpy's sendDAT without its per-packet logging: the next block; True if it is the
+    last (shorter than blksize)."""
+    blksize = int(ctx.options.get("blksize", 512))
+    data = ctx.fileobj.read(blksize)
+    dat = TftpPacketDAT()
+    dat.blocknumber = ctx.next_block
+    dat.data = data
+    dat.buffer = DATA_HEADER.pack(3, dat.blocknumber) + data
+    ctx.metrics.bytes += len(data)
+    ctx.sock.sendto(dat.buffer, (ctx.host, ctx.tidport))
+    ctx.metrics.last_dat_time = now
+    ctx.last_pkt = dat
+    return bool(len(data) < blksize)
 
 
 def _guarded(method: Callable[..., None]) -> Callable[..., None]:
