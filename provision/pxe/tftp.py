@@ -21,12 +21,14 @@ place is taken by a client that answers, a new request gets "server busy" (TFTP 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import io
 import logging
 import os
 import resource
 import select
+import signal
 import socket
 import stat
 import struct
@@ -107,6 +109,7 @@ class TftpServer:
         retries: int = 5,
         max_sessions: int = MAX_SESSIONS,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        reuse_port: bool = False,
     ) -> None:
         if not root.is_dir():
             raise ConfigError(str(root), "TFTP root is not a directory")
@@ -120,6 +123,7 @@ class TftpServer:
         self.max_sessions = session_limit(max_sessions)
         self.handshake_timeout = handshake_timeout
         self._server = _Tftpy(self)
+        self._server.reuse_port = reuse_port
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.address: tuple[str, int] | None = None
@@ -195,6 +199,67 @@ class TftpServer:
             self.on_fetch(fetch)
 
 
+def serve_processes(
+    make: Callable[[bool], TftpServer],
+    host: str,
+    port: int,
+    workers: int,
+    on_ready: Callable[[tuple[str, int]], None] = lambda address: None,
+) -> None:
+    """Serve from `workers` processes sharing host:port (SO_REUSEPORT: the kernel spreads new
+    requests over them; a session stays in the process that took its request), until stopped.
+    tftpy is the protocol implementation in each; one process keeps one core busy at most.
+    Call it before any thread starts (it forks); `make(reuse_port)` builds each one's server
+    (bounds such as max_sessions are per process).  Workers end with this process."""
+    if workers <= 1:
+        server = make(False)
+        on_ready(server.start(host, port))
+        server.wait()
+        return
+    holder = _udp_socket(host, port, reuse_port=True)  # resolves port 0 and holds the port
+    port = holder.getsockname()[1]
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 0
+            try:
+                holder.close()
+                _die_with_parent()
+                make(True).serve_forever(host, port)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        server = make(True)
+        address = server.start(host, port)
+        holder.close()
+        on_ready(address)
+        server.wait()
+    finally:
+        holder.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG), so no worker outlives
+    the server; elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def session_limit(wanted: int, nofile: int | None = None) -> int:
     """Sessions that fit the file-descriptor limit (a socket and a file each), at most wanted."""
     if nofile is None:
@@ -223,6 +288,7 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
     BUFFER = 4 * 1024 * 1024  # socket buffers: a burst of requests, a window of blocks
     shutdown_immediately: bool  # tftpy's stop() flags
     shutdown_gracefully: bool
+    reuse_port = False  # share the port with other processes (serve_processes)
 
     def __init__(self, owner: TftpServer) -> None:
         super().__init__(str(owner.root))
@@ -235,7 +301,7 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
         timeout: float = 5.0,
         retries: int = 5,
     ) -> None:
-        self.sock = _udp_socket(listenip or "0.0.0.0", listenport, self.BUFFER)
+        self.sock = _udp_socket(listenip or "0.0.0.0", listenport, self.BUFFER, self.reuse_port)
         _, self.listenport = self.sock.getsockname()
         ep = select.epoll()
         main_fd = self.sock.fileno()
@@ -327,9 +393,11 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
                     ctx.state.resendLast()
 
 
-def _udp_socket(host: str, port: int, buffer: int) -> socket.socket:
+def _udp_socket(host: str, port: int, buffer: int = 0, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF) if buffer else ():
         sock.setsockopt(socket.SOL_SOCKET, option, buffer)  # capped by net.core.*mem_max
     sock.bind((host, port))
     sock.setblocking(False)
