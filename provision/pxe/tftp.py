@@ -41,7 +41,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import tftpy
-from tftpy.TftpPacketTypes import TftpPacketDAT, TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
+from tftpy.TftpPacketTypes import (
+    TftpPacketACK,
+    TftpPacketDAT,
+    TftpPacketERR,
+    TftpPacketRRQ,
+    TftpPacketWRQ,
+)
 from tftpy.TftpShared import (
     MAX_BLKSIZE as TFTPY_MAX_DATAGRAM,
 )
@@ -60,6 +66,7 @@ log = logging.getLogger("provision.tftp")
 
 MAX_BLKSIZE = 65464  # RFC 2348's largest: one block + headers fits a UDP datagram
 MAX_SESSIONS = 128  # transfers at once (see session_limit)
+MAX_WINDOW = 64  # RFC 7440 windowsize acknowledged at most (UEFI asks for 4..64)
 HANDSHAKE_TIMEOUT = 2.0  # seconds a new session may wait for its client's first answer
 FD_RESERVE = 32  # descriptors kept for everything else in the process
 BUSY = struct.pack("!HH", 5, 0) + b"server busy, try again\0"  # TFTP error 0
@@ -487,6 +494,14 @@ def _cycle(ctx: Any) -> Callable[[], None]:
             return
         ctx.last_update = now = time.time()
         try:
+            if len(buffer) == 4 and raddress == ctx.address and rport == ctx.tidport:
+                opcode, number = unpack(buffer)
+                state = ctx.state
+                if opcode == ACK and type(state) is _Window:
+                    ctx.retry_count = 0
+                    if state.ack(number):
+                        ctx.state = None
+                    return
             if (
                 len(buffer) == 4
                 and unpack(buffer) == (ACK, ctx.next_block)
@@ -529,7 +544,7 @@ def _send_block(ctx: Any, now: float) -> bool:
     dat.data = data
     dat.buffer = DATA_HEADER.pack(3, dat.blocknumber) + data
     ctx.metrics.bytes += len(data)
-    ctx.sock.sendto(dat.buffer, (ctx.host, ctx.tidport))
+    ctx.sock.send(dat.buffer)
     ctx.metrics.last_dat_time = now
     ctx.last_pkt = dat
     return bool(len(data) < blksize)
@@ -586,18 +601,81 @@ class _Start(TftpState):  # type: ignore[misc]
             raise TftpException(f"not found: {pkt.filename}") from exc
         ctx.file_to_transfer = pkt.filename
         ctx.fileobj = _Counted(fileobj, size, self.owner, client, pkt.filename)
+        # The session's socket talks to this client only: the kernel drops anyone else's
+        # packets, and a send needs no address lookup (the cost of a block on loopback).
+        ctx.sock.connect((raddress, rport))
         # Only options we accept go in the OACK (RFC 2347); none accepted: data at once.
         ctx.options = self.returnSupportedOptions(pkt.options or {})
         if "blksize" in ctx.options:  # tftpy allows 65536, more than a datagram carries
             ctx.options["blksize"] = str(min(int(ctx.options["blksize"]), MAX_BLKSIZE))
         if "tsize" in ctx.options:
             ctx.options["tsize"] = str(size)
+        window = _window_option((pkt.options or {}).get("windowsize"))
+        if window > 1:
+            ctx.options["windowsize"] = str(window)
         if ctx.options:
             self.sendOACK()  # the client's ACK of block 0 starts the data
         else:
             ctx.next_block = 1
             ctx.pending_complete = self.sendDAT()
+        if window > 1:
+            return _Window(ctx, window, size, int(ctx.options.get("blksize", 512)))
         return TftpStateExpectACK(ctx)
+
+
+def _window_option(value: object) -> int:
+    """The windowsize we acknowledge for a requested one (RFC 7440): at most MAX_WINDOW;
+    1 (no window) for anything unreadable."""
+    try:
+        wanted = int(str(value))
+    except ValueError:
+        return 1
+    return max(1, min(wanted, MAX_WINDOW))
+
+
+class _Window(TftpStateExpectACK):  # type: ignore[misc]
+    """RFC 7440 windowsize: after the ACK of block n, blocks n+1 .. n+window go out at once;
+    the client ACKs the last block of a window (or the last one it got in order, after a
+    loss: the next window starts after it).  A timeout resends the window after the last ACK.
+    Block numbers are counted in full here and wrap at 65536 on the wire."""
+
+    def __init__(self, context: Any, window: int, size: int, blksize: int) -> None:
+        super().__init__(context)
+        self.window = window
+        self.blksize = blksize
+        self.last = size // blksize + 1  # the short (maybe empty) block that ends the file
+        self.acked = 0
+        self.sent = 0
+
+    def ack(self, number: int) -> bool:
+        """The client ACKed block `number` (16 bits); True when the transfer is complete."""
+        block = self.acked + ((number - self.acked) & 0xFFFF)
+        if self.sent and (block > self.sent or block == self.acked):
+            return False  # a block not sent, or no progress (a late copy): the timer resends
+        self.acked = max(self.acked, block)
+        if self.acked >= self.last:
+            return True
+        self.send_window()
+        return False
+
+    def send_window(self) -> None:
+        ctx = self.context
+        upto = min(self.acked + self.window, self.last)
+        for block in range(self.acked + 1, upto + 1):
+            data = ctx.fileobj.pread((block - 1) * self.blksize, self.blksize)
+            ctx.sock.send(DATA_HEADER.pack(3, block & 0xFFFF) + data)
+            ctx.metrics.bytes += len(data)
+        self.sent = max(self.sent, upto)
+        ctx.metrics.last_dat_time = time.time()
+
+    def handle(self, pkt: Any, raddress: str, rport: int) -> Any:
+        if isinstance(pkt, TftpPacketACK):
+            return None if self.ack(pkt.blocknumber) else self
+        return super().handle(pkt, raddress, rport)  # errors and the rest: tftpy's answer
+
+    def resendLast(self) -> None:
+        self.context.metrics.resent_bytes += self.blksize
+        self.send_window()
 
 
 class _Counted:
@@ -622,6 +700,13 @@ class _Counted:
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
         self.sent += len(data)
+        return data
+
+    def pread(self, offset: int, n: int) -> bytes:
+        """n bytes at offset (a window may send a block again): counts the furthest byte."""
+        self.inner.seek(offset)
+        data = self.inner.read(n)
+        self.sent = max(self.sent, offset + len(data))
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
