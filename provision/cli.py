@@ -90,11 +90,23 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """Every path the command line took, made absolute once, here at the edge (and normalised:
+    no `..`).  Nothing below depends on the working directory: a relative data dir once made
+    Portage's make.profile link inside a build root point nowhere."""
+    for key, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, key, Path(os.path.abspath(value)))
+        elif isinstance(value, list) and value and all(isinstance(v, Path) for v in value):
+            setattr(args, key, [Path(os.path.abspath(v)) for v in value])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     try:  # names on the command line are built by provision.names (argparse `type=`)
-        args = parser.parse_args(argv)
+        args = absolute_paths(parser.parse_args(argv))
     except ProvisionError as exc:
         print(f"provision: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("demo", "run the main job on the bundled demo profiles"),
     "dhcp": Command("dhcp", "run (or print the config of) dnsmasq for network boot"),
     "dns": Command("dns", "DNS: server discovery (SRV) and host registration (RFC 2136)"),
+    "doctor": Command("doctor", "check the programs, files and data dir each feature needs"),
     "etc-merge": Command("etcmerge", "settle ._cfg config file updates by the merge policy"),
     "install": Command("install", "install a profile onto a disk (the installer)"),
     "iso": Command("iso", "write a bootable install image (CD/DVD and USB, BIOS and UEFI)"),

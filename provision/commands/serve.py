@@ -6,8 +6,8 @@ data dir, and the image-order worker.  Optional parts start when their module ex
 are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
-- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -108,7 +108,9 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
     if not _module("provision.pxe.tftp"):
-        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+        raise ConfigError(
+            "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
+        )
     from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
@@ -125,7 +127,7 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
     if not _module("provision.pxe.dnsmasq"):
-        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+        raise ConfigError("--dnsmasq", "provision.pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
@@ -213,7 +215,13 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         try:
             # returns on SIGTERM / Ctrl-C; body caps: Flask's MAX_CONTENT_LENGTH (413 before a
             # view reads), and waitress' own when it is the server
-            http.serve(app, sock, args.threads, max_body=settings.max_body_bytes)
+            http.serve(
+                app,
+                sock,
+                args.threads,
+                max_body=settings.max_body_bytes,
+                proxied=bool(settings.trusted_proxies),
+            )
         except KeyboardInterrupt:
             pass
         finally:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from provision.errors import ConfigError, NotFound
 from provision.server import converters
 from provision.server.limits import FORM_MAX_MEMORY, FORM_MAX_PARTS, BoundedJSONProvider
+from provision.server.proxy import TrustedProxy
 from provision.server.settings import ServerSettings
 from provision.server.static import SnapshotFiles
+from provision.server.urls import client_base_url
 
 
 def create_app(settings: ServerSettings) -> Flask:
@@ -36,13 +38,14 @@ def create_app(settings: ServerSettings) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ConfigError, _bad_input)
     app.register_error_handler(NotFound, _not_found)
+    # snapshot files skip Flask when they can (the blueprint answers everything else)
+    app.wsgi_app = SnapshotFiles(app.wsgi_app, settings.data_dir)  # type: ignore[method-assign]
+    app.wsgi_app = TrustedProxy(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     import provision.server.routes as routes
 
     for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"provision.server.routes.{info.name}")
         app.register_blueprint(module.bp)
-    # snapshot files skip Flask when they can (the blueprint answers everything else)
-    app.wsgi_app = SnapshotFiles(app.wsgi_app, settings.data_dir)  # type: ignore[method-assign]
     return app
 
 
@@ -84,3 +87,15 @@ def _not_found(exc: NotFound) -> tuple[Response, int] | tuple[str, int]:
     if _api():
         return jsonify(error=str(exc)), 404
     return _message(404, "Not found", str(exc))
+
+
+def request_base_url() -> str | None:
+    """The server's URL for the client of the current request (provision.server.urls), or None
+    when only a loopback URL is known and the client is not on loopback."""
+    return client_base_url(
+        settings_of(current_app),
+        scheme=request.scheme,
+        host=request.host,
+        remote_addr=request.remote_addr or "",
+        prefix=request.script_root,
+    )

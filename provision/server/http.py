@@ -52,13 +52,17 @@ def available() -> str:
     return "granian"
 
 
-def serve(app: WSGIApp, sock: socket.socket, threads: int, *, max_body: int) -> None:
+def serve(
+    app: WSGIApp, sock: socket.socket, threads: int, *, max_body: int, proxied: bool = False
+) -> None:
     """Serve `app` on the listening socket `sock` until SIGINT/SIGTERM; returns then.
-    max_body: the request body cap (the app enforces it too: Flask's MAX_CONTENT_LENGTH)."""
+    max_body: the request body cap (the app enforces it too: Flask's MAX_CONTENT_LENGTH);
+    proxied: trusted proxies are configured (the app's TrustedProxy decides about forwarding
+    headers; granian passes them on, waitress drops them unless told otherwise)."""
     if available() == "granian":
         _granian(BodyCap(app, max_body), sock, threads)
     else:
-        _waitress(app, sock, threads, max_body)
+        _waitress(app, sock, threads, max_body, proxied)
 
 
 def _granian(app: WSGIApp, sock: socket.socket, threads: int) -> None:
@@ -166,7 +170,9 @@ class QueueDepthFilter(logging.Filter):
         return True
 
 
-def _waitress(app: WSGIApp, sock: socket.socket, threads: int, max_body: int) -> None:
+def _waitress(
+    app: WSGIApp, sock: socket.socket, threads: int, max_body: int, proxied: bool
+) -> None:
     import signal
 
     import waitress
@@ -178,7 +184,7 @@ def _waitress(app: WSGIApp, sock: socket.socket, threads: int, max_body: int) ->
         threads=threads,
         connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
         ident="provision",
-        clear_untrusted_proxy_headers=True,
+        clear_untrusted_proxy_headers=not proxied,
         max_request_body_size=max_body,  # refused with 413 before the app runs
     )
 

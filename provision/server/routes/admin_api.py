@@ -148,7 +148,15 @@ def audit_entries() -> Response:
 @bp.get("/hosts")
 @login_required
 def hosts() -> Response:
-    return jsonify(hosts=[host_dict(h) for h in services.store().hosts()])
+    store = services.store()
+    progress = store.progress()
+    return jsonify(hosts=[_with_progress(host_dict(h), progress.get(h.mac)) for h in store.hosts()])
+
+
+def _with_progress(d: dict[str, Any], progress: tuple[float, str] | None) -> dict[str, Any]:
+    """The latest progress the installer reported (0..1) and its step, or null and ""."""
+    d["progress"], d["step"] = progress if progress is not None else (None, "")
+    return d
 
 
 @bp.get("/hosts/<mac:mac>")

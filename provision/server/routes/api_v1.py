@@ -1,8 +1,9 @@
 """The installer's API (Bearer token = the host's token from the store).
 
-GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things
-                                    (image_url: the profile's system image, when it has one
-                                    that installs into a normal root)
+GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things,
+                                    at the URL the installer reached the server by
+                                    (provision.server.urls); image_url: the profile's system
+                                    image, when it has one that installs into a normal root
 POST /api/v1/hosts/<mac>/events     {kind, step, message, progress, log_tail}; kind=start marks
                                     the host installing, finish installed (boot-once local
                                     boot) and registers it in DNS when DATA_DIR/dns.toml exists
@@ -32,7 +33,7 @@ from provision.install.config import config_document
 from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
 from provision.server import services
-from provision.server.app import settings_of
+from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.limits import (
     EVENT_ADDRESSES_MAX,
@@ -45,6 +46,8 @@ from provision.server.limits import (
     text_field,
 )
 from provision.server.store import Store
+from provision.server.urls import unknown_address_message
+from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,8 @@ def _authorized_host(mac: Mac) -> Host | ResponseReturnValue:
 
 
 def install_dir(data_dir: Path, profile: str) -> Path:
-    return data_dir / "install" / profile
+    """The profile's install stage and files (the builder publishes a stage root's stage)."""
+    return DataLayout(data_dir).install_dir(profile)
 
 
 @bp.get("/hosts/<mac:mac>/config")
@@ -89,7 +93,9 @@ def host_config(mac: Mac) -> ResponseReturnValue:
         profile = ProfileSet(settings.profiles_dir).get(host.profile)
     except ProvisionError as exc:
         return _error(409, str(exc))
-    base = settings.base_url.rstrip("/")
+    base = request_base_url()
+    if base is None:  # 421 Misdirected Request: never a loopback URL to a remote machine
+        return _error(421, unknown_address_message(request.host))
     files = install_dir(settings.data_dir, profile.name)
     stage = next((n for n in STAGE_NAMES if (files / n).is_file()), "")
     fpr_file = settings.data_dir / "keys" / "fingerprint"

@@ -41,8 +41,12 @@ def _form_name(field: str) -> str:
 @bp.get("/hosts")
 @login_required
 def hosts() -> str:
+    store = services.store()
     return render_template(
-        "hosts.html", hosts=services.store().hosts(), profiles=services.profiles().names()
+        "hosts.html",
+        hosts=store.hosts(),
+        progress=store.progress(),
+        profiles=services.profiles().names(),
     )
 
 
@@ -54,6 +58,7 @@ def host(mac: Mac) -> str:
         "host.html",
         host=h,
         events=services.store().events(h.mac),
+        progress=services.store().progress().get(h.mac),
         reports=services.reports().for_host(h.mac),
         profiles=services.profiles().names(),
     )
