@@ -1,6 +1,6 @@
 """Bounded requests: every limit on what a client may send, in one place.
 
-- Bodies: a global cap (Flask `MAX_CONTENT_LENGTH`, waitress `max_request_body_size`, both from
+- Bodies: a global cap (Flask `MAX_CONTENT_LENGTH`, the HTTP server's BodyCap, both from
   `max_body_bytes` in server.toml) and smaller caps per route (`body_limit(n)`); forms have
   their own memory and part caps.  Too large: 413.
 - JSON (`BoundedJSONProvider`, the app's JSON loader): nesting at most `JSON_MAX_DEPTH`, no

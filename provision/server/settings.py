@@ -101,7 +101,7 @@ class ServerSettings:
     secure_cookies: bool | None = None  # None: Secure exactly when base_url is https://
     networks: tuple[NetworkURL, ...] = ()
     # Security (docs/server.md "Security"): every one settable in server.toml.
-    max_body_bytes: int = MAX_BODY_BYTES  # global request body cap (Flask and waitress)
+    max_body_bytes: int = MAX_BODY_BYTES  # global request body cap (Flask and the HTTP server)
     session_hours: float = 12.0  # lifetime of a login (cookie) and of an API token
     login_free_attempts: int = 5  # failed logins before the back-off starts
     login_address_max_delay: int = 900  # seconds: back-off cap per client address

@@ -6,7 +6,7 @@ attempt under it is refused (429 with Retry-After) without the password being lo
 success clears the keys; a key with no failure for `forget_after` seconds starts over.
 
 Why our own and not flask-limiter: the state must survive a restart and be shared by all of
-waitress' threads (flask-limiter keeps it in memory unless given redis or memcached, a service
+the HTTP threads (flask-limiter keeps it in memory unless given redis or memcached, a service
 this server does not otherwise need), and the policy is a back-off that grows with each
 failure rather than a fixed "N per minute" window.  It is a table and one pure function.
 """
