@@ -30,7 +30,6 @@ from provision.errors import ConfigError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MAX_BODY_BYTES = 1 << 20  # default global cap on a request body (server.toml: max_body_bytes)
 FORM_MAX_MEMORY = 64 << 10  # bytes of form fields kept in memory
 FORM_MAX_PARTS = 100  # fields in one form
 LOGIN_BODY_BYTES = 4 << 10  # POST /login, POST /api/v1/auth/token

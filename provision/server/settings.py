@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError
-from provision.server.limits import MAX_BODY_BYTES
+
+# the default global cap on a request body (server.toml: max_body_bytes); the other limits are
+# in provision.server.limits (which needs flask: settings must not, `provision status` reads them)
+MAX_BODY_BYTES = 1 << 20
 
 CONFIG_NAME = "server.toml"
 # numbers settable in server.toml (docs/server.md "Security"): key -> (types, what to say)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +53,53 @@ def test_unnamed_commands_parse_only_their_name() -> None:
     assert args.json is True and args.func.__module__ == "provision.commands.status"
     with pytest.raises(SystemExit):
         parser.parse_args(["build", "--forever"])  # build is only listed, not imported here
+
+
+HEAVY = ("flask", "werkzeug", "jinja2", "pycdlib", "elftools", "dns", "tftpy", "granian",
+         "waitress", "portage", "zstandard", "pyudev")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module_imports(module: str) -> set[str]:
+    """What a module imports when it is imported (module level, not inside functions, not
+    under `if TYPE_CHECKING:`), as absolute module names (pure: reads the source)."""
+    path = ROOT / Path(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    if not path.is_file():
+        return set()
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def imported_by(module: str) -> set[str]:
+    """Every module importing `module` brings in, transitively (pure, static)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        parents = {".".join(parts[:i]) for i in range(1, len(parts))}
+        todo += [m for m in _module_imports(name) | parents if m.startswith("provision")]
+        seen |= {m for m in _module_imports(name) if not m.startswith("provision")}
+    return seen
+
+
+@pytest.mark.parametrize("command", ["status", "build", "iso"])
+def test_light_commands_import_no_heavy_library(command: str) -> None:
+    """`provision status` (start-up goal: 4x the bare interpreter), `build` (the no-op pass)
+    and `iso` (a per-host medium from its base) load heavy libraries only where used."""
+    heavy = {m for m in imported_by(f"provision.commands.{command}") if m.split(".")[0] in HEAVY}
+    assert heavy == set(), sorted(heavy)
+
+
+def test_the_check_sees_heavy_imports() -> None:
+    assert "flask" in imported_by("provision.commands.serve")
