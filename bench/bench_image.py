@@ -88,7 +88,7 @@ def main() -> list[Row]:
                         base,
                         "raw",
                         1,
-                    )  # fmt: skip
+                    )
                 )
             image_s, raw_s = statistics.median(image_runs), statistics.median(raw_runs)
             emerge_s = timed(
