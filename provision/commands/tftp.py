@@ -51,8 +51,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="processes sharing the port (SO_REUSEPORT; default: one per core, at most 4)",
+        default=min(4, 2 * (os.cpu_count() or 1)),
+        help="processes sharing the port (SO_REUSEPORT; default: two per core, at most 4: "
+        "they mostly wait for clients, and more of them get more CPU time under load)",
     )
     p.set_defaults(func=cmd_tftp)
 
