@@ -58,18 +58,25 @@ def main() -> list[Row]:
             f'admin_password_hash = "{generate_password_hash("x", "pbkdf2:sha256:1000")}"\n'
         )
         binhost = make_snapshot(data)
-        os.chmod(data, 0o755)
         with provision_serve(data) as port:
             url = f"http://127.0.0.1:{port}/binhost/bench/{REL}"
             warm(url)
             ours = wrk_median(url, CONNECTIONS)
             ours_304 = revalidates(url)
-        with nginx(binhost) as port:
+        # nginx's workers run as an unprivileged user, and `provision serve` keeps its data
+        # dir private (0700): nginx serves a world-readable copy of the same binhost
+        public = Path(tempfile.mkdtemp(prefix="bench-static-nginx-"))
+        os.chmod(public, 0o755)
+        shutil.copytree(binhost, public / "binhost")
+        with nginx(public / "binhost") as port:
             url = f"http://127.0.0.1:{port}/{REL}"
             warm(url)
             peer = wrk_median(url, CONNECTIONS)
+        shutil.rmtree(public, ignore_errors=True)
     finally:
         shutil.rmtree(data, ignore_errors=True)
+    if peer.errors:
+        raise RuntimeError(f"nginx answered {peer.errors} requests with errors: no valid peer")
     for name, ld in (("provision", ours), ("nginx", peer)):
         print(f"{name}: {ld.rps:,.0f} req/s, p50 {ld.p50_ms:.2f} ms, p99 {ld.p99_ms:.1f} ms, "
               f"{ld.errors} errors")  # fmt: skip
