@@ -67,6 +67,7 @@ log = logging.getLogger("provision.tftp")
 MAX_BLKSIZE = 65464  # RFC 2348's largest: one block + headers fits a UDP datagram
 MAX_SESSIONS = 128  # transfers at once (see session_limit)
 MAX_WINDOW = 64  # RFC 7440 windowsize acknowledged at most (UEFI asks for 4..64)
+READ_BUFFER = 64 * 1024  # a file is read ahead this much (one read per ~44 blocks of 1468)
 HANDSHAKE_TIMEOUT = 2.0  # seconds a new session may wait for its client's first answer
 FD_RESERVE = 32  # descriptors kept for everything else in the process
 BUSY = struct.pack("!HH", 5, 0) + b"server busy, try again\0"  # TFTP error 0
@@ -198,7 +199,7 @@ class TftpServer:
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise PathRefused(requested, "not a regular file")
-        return os.fdopen(fd, "rb"), info.st_size
+        return os.fdopen(fd, "rb", buffering=READ_BUFFER), info.st_size
 
     def record(self, fetch: Fetch) -> None:
         log.info("%s", fetch.line())
@@ -539,7 +540,8 @@ def _send_block(ctx: Any, now: float) -> bool:
     last (shorter than blksize)."""
     blksize = int(ctx.options.get("blksize", 512))
     data = ctx.fileobj.read(blksize)
-    dat = TftpPacketDAT()
+    dat = TftpPacketDAT.__new__(TftpPacketDAT)  # tftpy's packet, without its __init__ chain
+    dat.opcode = 3
     dat.blocknumber = ctx.next_block
     dat.data = data
     dat.buffer = DATA_HEADER.pack(3, dat.blocknumber) + data
