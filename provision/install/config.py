@@ -55,6 +55,7 @@ class InstallConfig:
     wipe: bool = False
     events_url: str = ""  # POST target for events ("" = print only)
     token: str = ""
+    force_cpu: bool = False  # an admin forced this profile past the CPU check (provision.fleet)
 
     @property
     def seed(self) -> str:
@@ -74,11 +75,12 @@ def config_document(
     repo_url: str = "",
     key_fingerprint: str = "",
     image_url: str = "",
+    force_cpu: bool = False,
 ) -> dict[str, Any]:
     """The JSON the server returns to an installing host (pure)."""
     base = base_url.rstrip("/")
     return {
-        "host": {"id": host_id, "hostname": hostname, "wipe": wipe},
+        "host": {"id": host_id, "hostname": hostname, "wipe": wipe, "force_cpu": force_cpu},
         "profile": dataclasses.asdict(profile),
         "settings": {k: settings[k] for k in SETTING_KEYS if k in settings},
         "sources": {
@@ -122,6 +124,7 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
             }
         ),
         wipe=bool(host.get("wipe", False)),
+        force_cpu=host.get("force_cpu", False) is True,
         events_url=_str("events_url", d.get("events_url", "")),
         token=token,
     )

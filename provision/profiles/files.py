@@ -10,10 +10,15 @@ from pathlib import Path
 from provision.errors import ConfigError, NotFound
 from provision.names import PROFILE_NAME_MAX, ProfileName
 
+# TOML files of a profiles directory that are not profiles (discovery rules: provision.fleet)
+NOT_PROFILES = ("rules.toml",)
+
 
 def profile_files(directory: Path) -> dict[str, Path]:
     files = {}
     for path in directory.glob("*.toml"):
+        if path.name in NOT_PROFILES:
+            continue
         try:
             files[str(ProfileName(path.stem))] = path
         except ConfigError:

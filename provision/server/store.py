@@ -208,11 +208,10 @@ class Store(Database):
 
     def progress(self) -> dict[str, tuple[float, str]]:
         """Each host's latest reported progress (0..1) and the step it was in."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT mac, progress, step FROM events WHERE id IN (SELECT MAX(id) FROM events"
-                " WHERE progress IS NOT NULL GROUP BY mac)"
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT mac, progress, step FROM events WHERE id IN (SELECT MAX(id) FROM events"
+            " WHERE progress IS NOT NULL GROUP BY mac)"
+        ).fetchall()
         return {r["mac"]: (float(r["progress"]), r["step"]) for r in rows}
 
 

@@ -65,12 +65,15 @@ class Timings:
     stage: float
 
 
-def prepare_data(data: Path) -> Timings:
-    """The demo data dir for vm-amd64, made by the real commands (stage root build)."""
+def prepare_data(data: Path, server_toml: str = "") -> Timings:
+    """The demo data dir for vm-amd64, made by the real commands (stage root build);
+    `server_toml`: more lines for server.toml."""
     data.mkdir(parents=True)
     stage = make_stage_tarball()
     (data / "build.toml").write_text(BUILD_TOML.format(stage=stage))
-    (data / "server.toml").write_text(f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n')
+    (data / "server.toml").write_text(
+        f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n{server_toml}'
+    )
     t0 = time.monotonic()
     provision(data, "build", PROFILE)
     assert current_snapshot(data, PROFILE) is not None, "the vm-amd64 build published nothing"
@@ -122,13 +125,15 @@ class Stack:
 
 
 @contextmanager
-def e2e_stack(work: Path) -> Iterator[Stack]:
+def e2e_stack(work: Path, profiles: Path = PROFILES, server_toml: str = "") -> Iterator[Stack]:
+    """The stack; `profiles`: the server's profiles directory (vm-amd64 is built from the
+    bundled one either way; a copy can add rules.toml); `server_toml`: more settings."""
     data = work / "data"
-    timings = prepare_data(data)
+    timings = prepare_data(data, server_toml)
     try:
         with Lab.create(work, prefix="e2e") as lab:
             argv: list[str | os.PathLike[str]] = [
-                sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", PROFILES,
+                sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", profiles,
                 "serve", "--listen", f"{SERVER_IP}:8080", "--base-url", BASE_URL,
                 "--tftp", f"{SERVER_IP}:69", "--dnsmasq", "--no-build",
             ]  # fmt: skip

@@ -32,7 +32,7 @@ from provision.hosts import EventKind, Host, HostState
 from provision.install.config import config_document
 from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
-from provision.server import services
+from provision.server import fleet, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.limits import (
@@ -110,6 +110,7 @@ def host_config(mac: Mac) -> ResponseReturnValue:
         repo_url=_repo_url(settings.data_dir, base, profile.name),
         key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
         image_url=image_url(settings.data_dir, base, profile.name),
+        force_cpu=fleet.forced(host),
     )
     return jsonify(doc)
 
