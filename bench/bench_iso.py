@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import RUNS, Row
+from bench.common import Row
 from provision.iso.build import IsoRequest, plan_request
 from provision.live.initramfs import make_marker_bootkit
 from provision.run import run
@@ -37,10 +37,20 @@ class Measure:
     size_mib: float
 
 
-def median_of(argv: list[str], out: Path) -> Measure:
-    runs = sorted((measure(argv, out) for _ in range(RUNS)), key=lambda m: m.seconds)
-    mid = runs[len(runs) // 2]
-    return Measure(mid.seconds, max(m.max_rss_mib for m in runs), mid.size_mib)
+def interleaved(
+    ours: list[str], peer: list[str], out: Path, runs: int = 5
+) -> tuple[Measure, Measure]:
+    """Medians of runs taking turns (load from elsewhere falls on both alike)."""
+    a, b = [], []
+    for _ in range(runs):
+        a.append(measure(ours, out))
+        b.append(measure(peer, out))
+
+    def mid(ms: list[Measure]) -> Measure:
+        m = sorted(ms, key=lambda x: x.seconds)[len(ms) // 2]
+        return Measure(m.seconds, max(x.max_rss_mib for x in ms), m.size_mib)
+
+    return mid(a), mid(b)
 
 
 ISOHDPFX = "/usr/lib/ISOLINUX/isohdpfx.bin"
@@ -175,11 +185,10 @@ def main() -> list[Row]:
         row("provision iso (first: builds the ESP)", first)
         host = ("--host", "52:54:00:00:00:01")
         measure(provision_argv(data, out, *host), out)  # makes the profile's base
-        ours = median_of(provision_argv(data, out, *host), out)
-        row("provision iso --host (base cached)", ours)
         tree = work / "tree"
         same_tree(data, tree)
-        peer = median_of(xorriso_hybrid(tree, out), out)
+        ours, peer = interleaved(provision_argv(data, out, *host), xorriso_hybrid(tree, out), out)
+        row("provision iso --host (base cached)", ours)
         row("xorriso, same files, BIOS+UEFI hybrid", peer)
         shutil.rmtree(tree)
         ratio = ours.seconds / peer.seconds
@@ -197,11 +206,13 @@ def main() -> list[Row]:
             snap = work / f"snap-{big}"
             size = make_tree(snap, big, mib, small)
             print(f"tree {label}: {size / MIB:.0f} MiB in {big + small} files", flush=True)
-            p = median_of(provision_argv(data, out, "--offline-from", str(snap)), out)
-            row("provision iso --offline-from TREE", p)
-            x = median_of(
-                ["xorriso", "-as", "mkisofs", "-R", "-J", "-quiet", "-o", str(out), str(snap)], out
+            p, x = interleaved(
+                provision_argv(data, out, "--offline-from", str(snap)),
+                ["xorriso", "-as", "mkisofs", "-R", "-J", "-quiet", "-o", str(out), str(snap)],
+                out,
+                runs=3,
             )
+            row("provision iso --offline-from TREE", p)
             row("xorriso -as mkisofs -R -J TREE", x)
             t, m = p.seconds / x.seconds, p.max_rss_mib / x.max_rss_mib
             print(f"  ratio provision/xorriso: time {t:.2f}x, max RSS {m:.2f}x", flush=True)

@@ -20,7 +20,6 @@ from provision.errors import ConfigError
 from provision.fsutil import atomic_output
 from provision.iso.menus import Templates, render_grub_esp
 from provision.iso.plan import BootBase
-from provision.run import run
 
 SYSLINUX_DIRS = (
     Path("/usr/lib/ISOLINUX"),  # Debian: isolinux.bin
@@ -114,6 +113,8 @@ def build_esp(cache_dir: Path, grub_dir: Path, templates: Templates) -> tuple[Pa
     image = cache_dir / f"esp-{key}.img"
     if image.is_file():
         return image, mark
+    from provision.run import run  # subprocess: only when the ESP is built
+
     cache_dir.mkdir(parents=True, exist_ok=True)
     env = {"MTOOLS_SKIP_CHECK": "1"}
     with tempfile.TemporaryDirectory(prefix="esp-", dir=cache_dir) as tmp_name:
