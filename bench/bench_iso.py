@@ -100,6 +100,9 @@ def measure(argv: list[str], out: Path) -> Measure:
         max_rss_kib = int(Path(rss.name).read_text().split()[-1])
     size = out.stat().st_size / MIB
     out.unlink()
+    # untimed: write back what this run left dirty, so that the next run (ours fsyncs the
+    # image it writes, xorriso does not) never pays for the previous one's data
+    os.sync()
     return Measure(elapsed, max_rss_kib / 1024, size)
 
 
