@@ -6,7 +6,8 @@ image-order worker.  Optional parts start when their module exists and they are 
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
 - TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in proxy
+  mode, the HTTP boot responder pxe.httpboot with DATA_DIR/httpboot.json);
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -129,10 +130,24 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     config = settings.data_dir / CONFIG_NAME
     if not config.is_file():
         raise ConfigError(str(config), "no dnsmasq config (write it with the pxe commands first)")
+    from provision.pxe.dnsmasq import load_responder_settings
+
+    responder_settings = load_responder_settings(settings.data_dir)  # a bad file fails here
     daemon = spawn_dnsmasq(config, settings.data_dir / "dnsmasq.log")  # checks the config first
     print(f"provision: dnsmasq running with {config}", flush=True)
+    responder = None
+    if responder_settings is not None:  # proxy mode: HTTP boot clients get our answer
+        from provision.commands.httpboot import start_responder
+
+        try:
+            responder = start_responder(responder_settings)
+        except ProvisionError:
+            daemon.stop()
+            raise
 
     def stop() -> None:
+        if responder is not None:
+            responder.stop()
         daemon.stop()  # dnsmasq ends with the server
 
     return stop
