@@ -52,9 +52,25 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """Every path the command line took, made absolute once, here at the edge (and normalised:
+    no `..`).  Nothing below depends on the working directory: a relative data dir once made
+    Portage's make.profile link inside a build root point nowhere."""
+    for key, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, key, Path(os.path.abspath(value)))
+        elif isinstance(value, list) and value and all(isinstance(v, Path) for v in value):
+            setattr(args, key, [Path(os.path.abspath(v)) for v in value])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # names on the command line are built by provision.names (argparse `type=`)
+        args = absolute_paths(parser.parse_args(argv))
+    except ProvisionError as exc:
+        print(f"provision: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     setup_logging(args.verbose)
     ctx = Context(
         data_dir=args.data_dir,

@@ -32,6 +32,7 @@ from provision.signing import KeyInfo, ensure_key
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import cleanup_incoming, publish
 from provision.snapshots.read import current_index, current_snapshot, read_meta
+from provision.snapshots.stage import publish_install_stage
 from provision.snapshots.verify import read_index
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,9 @@ class Builder:
             try:
                 self._check_abi(plan.profile)
                 snapshot = self._publish(name, result, key, plan.root)
+                if plan.root.kind is RootKind.STAGE and plan.root.stage is not None:
+                    # machines of a stage-root profile install from the same stage
+                    publish_install_stage(self.layout, name, plan.root.stage, key)
             except ProvisionError as exc:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 if result.image is not None:

@@ -9,12 +9,16 @@ import re
 import secrets
 import sys
 import tomllib
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from provision.commands import Context
 from provision.errors import ConfigError
 from provision.fsutil import write_atomic
+from provision.server.audit import AuditLog
 from provision.server.auth import hash_password
+from provision.server.sessions import Sessions
 from provision.server.settings import CONFIG_NAME
 
 MIN_LENGTH = 8
@@ -86,4 +90,16 @@ def cmd_admin_password(ctx: Context, args: argparse.Namespace) -> int:
         print(f"provision: no secret key was set; a random one was written to {path}")
     write_atomic(path, new, mode=0o600)
     print(f"provision: admin password set in {path}")
+    revoked = revoke_sessions(ctx.data_dir)
+    print(f"provision: {revoked} admin sessions and API tokens revoked")
     return 0
+
+
+def revoke_sessions(data_dir: Path) -> int:
+    """A new password ends every login and token made with the old one (and says so in the
+    audit log).  A running server reads the new password at its next start."""
+    with closing(Sessions.in_data_dir(data_dir)) as sessions:
+        count = sessions.revoke_all()
+    with closing(AuditLog.in_data_dir(data_dir)) as audit:
+        audit.add("cli", "password-changed", address="local", detail=f"{count} sessions revoked")
+    return count

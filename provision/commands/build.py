@@ -10,13 +10,20 @@ from provision.builder.builder import Builder
 from provision.builder.settings import RootKind, RootSpec, load_settings
 from provision.builder.state import Phase, trigger
 from provision.commands import Context
+from provision.names import ProfileName
 from provision.profiles import ProfileSet
 from provision.snapshots.layout import DataLayout
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("build", help="build, sign and publish the profiles' binhosts")
-    p.add_argument("profiles", nargs="*", metavar="PROFILE", help="default: every profile")
+    p.add_argument(
+        "profiles",
+        nargs="*",
+        metavar="PROFILE",
+        type=ProfileName,
+        help="default: every profile",
+    )
     p.add_argument("--forever", action="store_true", help="keep building: sync interval/trigger")
     p.add_argument(
         "--trigger", action="store_true", help="ask for a pass now (releases a held profile)"

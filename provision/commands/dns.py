@@ -14,6 +14,7 @@ from provision.dns.queue import RetryQueue
 from provision.dns.register import owner_id, register_host, remove_host
 from provision.dns.resolvconf import RESOLV_CONF
 from provision.dns.settings import DnsSettings, default_path, load_dns_settings
+from provision.names import Mac
 
 
 def register(sub: Any) -> None:
@@ -55,7 +56,7 @@ def register(sub: Any) -> None:
 
 def _owner_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--mac", help="the host's MAC: its ownership id")
+    group.add_argument("--mac", type=Mac, help="the host's MAC: its ownership id")
     group.add_argument("--owner", help="ownership id when there is no MAC (default: the host)")
 
 

@@ -14,6 +14,7 @@ from provision.iso.base import BootloaderDirs, UefiChain
 from provision.iso.build import IsoRequest, build_iso
 from provision.iso.menus import TEMPLATES_DIR
 from provision.iso.writer import Progress
+from provision.names import HostName, Mac, ProfileName
 from provision.server.store import Store
 
 
@@ -23,10 +24,20 @@ def register(sub: Any) -> None:
         help="write a bootable install image (CD/DVD and USB, BIOS and UEFI)",
         description="Write a hybrid ISO that boots the live environment and installs PROFILE.",
     )
-    p.add_argument("profile")
+    p.add_argument("profile", type=ProfileName)
     p.add_argument("-o", "--output", type=Path, required=True, help="the image to write")
-    p.add_argument("--host", metavar="MAC", help="a per-host medium: register the host's MAC")
-    p.add_argument("--hostname", metavar="NAME", help="the host's name (with or without --host)")
+    p.add_argument(
+        "--host",
+        metavar="MAC",
+        type=Mac,
+        help="a per-host medium: register the host's MAC",
+    )
+    p.add_argument(
+        "--hostname",
+        metavar="NAME",
+        type=HostName,
+        help="the host's name (with or without --host)",
+    )
     p.add_argument(
         "--server",
         metavar="URL",

@@ -39,7 +39,7 @@ def parse_base(words: list[str]) -> tuple[LiveBase, Path | None]:
     if words == ["debootstrap"]:
         return LiveBase.DEBOOTSTRAP, None
     if len(words) == 2 and words[0] == "stage3":
-        return LiveBase.STAGE3, Path(words[1])
+        return LiveBase.STAGE3, Path(words[1]).absolute()
     raise ConfigError("--base", f"{' '.join(words)!r}: expected debootstrap or stage3 PATH")
 
 

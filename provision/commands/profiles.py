@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.commands import Context
+from provision.names import ProfileName
 from provision.portage.render import BuildContext, render_all
 from provision.profiles import ProfileSet, load_profile
 
@@ -20,7 +21,7 @@ def register(sub: Any) -> None:
     ls = psub.add_parser("list", help="list the profiles")
     ls.set_defaults(func=cmd_list)
     show = psub.add_parser("show", help="show one resolved profile")
-    show.add_argument("name")
+    show.add_argument("name", type=ProfileName)
     show.add_argument("--render", action="store_true", help="print the Portage files as written")
     show.add_argument("--json", action="store_true", help="the resolved profile as JSON")
     show.set_defaults(func=cmd_show)

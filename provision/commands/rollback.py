@@ -7,6 +7,7 @@ from typing import Any
 
 from provision.builder import hold
 from provision.commands import Context
+from provision.names import ProfileName, SnapshotId
 from provision.profiles import ProfileSet
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import rollback
@@ -15,8 +16,14 @@ from provision.snapshots.read import list_snapshots
 
 def register(sub: Any) -> None:
     p = sub.add_parser("rollback", help="make an older published snapshot current")
-    p.add_argument("profile")
-    p.add_argument("snapshot", nargs="?", default="", help="default: the one before current")
+    p.add_argument("profile", type=ProfileName)
+    p.add_argument(
+        "snapshot",
+        nargs="?",
+        default="",
+        type=SnapshotId,
+        help="default: the one before current",
+    )
     p.add_argument("--list", action="store_true", help="list the snapshots instead")
     p.set_defaults(func=cmd_rollback)
 

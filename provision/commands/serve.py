@@ -5,9 +5,9 @@ installer APIs, the binhost snapshots and boot files — SQLite in the data dir,
 image-order worker.  Optional parts start when their module exists and they are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
-- TFTP (pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in proxy
-  mode, the HTTP boot responder pxe.httpboot with DATA_DIR/httpboot.json);
+- TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in
+  proxy mode, the HTTP boot responder provision.pxe.httpboot with DATA_DIR/httpboot.json);
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import os
 import signal
 import socket
 import threading
@@ -26,10 +27,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from flask import Flask
+
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
 from provision.server import services
 from provision.server.app import create_app
+from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
 from provision.server.settings import ServerSettings, load_settings
@@ -106,8 +110,10 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
-    if not _module("pxe.tftp"):
-        raise ConfigError("--tftp", "the TFTP server (pxe.tftp) is not available in this build")
+    if not _module("provision.pxe.tftp"):
+        raise ConfigError(
+            "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
+        )
     from provision.pxe.tftp import TftpServer
 
     host, port = split_listen(listen)
@@ -123,8 +129,8 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     if not enabled:
         log.info("dnsmasq: not started (pass --dnsmasq)")
         return None
-    if not _module("pxe.dnsmasq"):
-        raise ConfigError("--dnsmasq", "pxe.dnsmasq is not available in this build")
+    if not _module("provision.pxe.dnsmasq"):
+        raise ConfigError("--dnsmasq", "provision.pxe.dnsmasq is not available in this build")
     from provision.pxe.dnsmasq import CONFIG_NAME, spawn_dnsmasq
 
     config = settings.data_dir / CONFIG_NAME
@@ -177,9 +183,28 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
     return stop_it
 
 
+def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threads: int) -> Any:
+    """The waitress server for the app on a bound socket (its limits: docs/server.md)."""
+    import waitress
+
+    return waitress.create_server(
+        app,
+        sockets=[sock],
+        threads=threads,
+        connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
+        ident="provision",
+        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
+        # peers only); without, waitress drops every forwarding header as well
+        clear_untrusted_proxy_headers=not settings.trusted_proxies,
+        max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
+    )
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.verbose < 2:
         logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
+    os.umask(UMASK)  # everything the server creates: files 0600, directories 0700
+    secure_data_dir(ctx.data_dir)
     settings = load_settings(
         ctx.data_dir, ctx.profiles_dir, listen=args.listen, base_url=args.base_url
     )
@@ -216,16 +241,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        import waitress
-
-        server = waitress.create_server(
-            app,
-            sockets=[sock],
-            threads=args.threads,
-            connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-            ident="provision",
-            clear_untrusted_proxy_headers=True,
-        )
+        server = http_server(app, sock, settings, args.threads)
 
         def on_term(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt

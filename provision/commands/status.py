@@ -9,6 +9,7 @@ from typing import Any
 from provision.builder.status import profile_status, render_table
 from provision.commands import Context
 from provision.errors import ConfigError
+from provision.names import ProfileName
 from provision.profiles import ProfileSet
 from provision.server.settings import ServerSettings, load_settings
 from provision.snapshots.layout import DataLayout
@@ -16,7 +17,7 @@ from provision.snapshots.layout import DataLayout
 
 def register(sub: Any) -> None:
     p = sub.add_parser("status", help="builder state and published snapshot per profile")
-    p.add_argument("profiles", nargs="*", metavar="PROFILE")
+    p.add_argument("profiles", nargs="*", metavar="PROFILE", type=ProfileName)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--base-url", default="", help="URL clients use (default: from server.toml)")
     p.set_defaults(func=cmd_status)

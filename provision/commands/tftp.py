@@ -16,7 +16,7 @@ from provision.commands import Context
 from provision.commands.serve import split_listen
 from provision.errors import ConfigError
 from provision.pxe import bootloaders, layout
-from provision.pxe.tftp import Fetch, TftpServer
+from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer
 
 log = logging.getLogger("provision.tftp")
 
@@ -34,6 +34,19 @@ def register(sub: Any) -> None:
     p.add_argument("--uefi-loader", default="ipxe.efi", choices=sorted(bootloaders.UEFI_LOADERS))
     p.add_argument("--pxelinux", action="store_true", help="also lay out pxelinux (BIOS)")
     p.add_argument("--log", type=Path, default=None, help="append the fetch log to this file")
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=MAX_SESSIONS,
+        help=f"transfers at once (default {MAX_SESSIONS}; fewer under a low open-files limit)",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=HANDSHAKE_TIMEOUT,
+        help="seconds a new transfer may wait for the client's first answer before another "
+        f"request may take its place (default {HANDSHAKE_TIMEOUT:g})",
+    )
     p.set_defaults(func=cmd_tftp)
 
 
@@ -69,7 +82,12 @@ def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
         if sink is not None:
             sink.write(f"{fetch.time:.3f} {fetch.line()}\n")
 
-    server = TftpServer(root, on_fetch=on_fetch)
+    server = TftpServer(
+        root,
+        on_fetch=on_fetch,
+        max_sessions=args.max_sessions,
+        handshake_timeout=args.handshake_timeout,
+    )
     try:
         bound = server.start(host, port)
         print(f"provision: TFTP serving {server.root} on {bound[0]}:{bound[1]}", flush=True)

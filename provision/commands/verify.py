@@ -10,13 +10,14 @@ from typing import Any
 from provision.commands import Context
 from provision.crossverify import Verdict, cross_verify, render_report
 from provision.errors import NotFound
+from provision.names import ProfileName
 from provision.profiles import ProfileSet
 from provision.snapshots.read import current_snapshot
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("verify", help="compare a profile's binhost with another builder's")
-    p.add_argument("profile")
+    p.add_argument("profile", type=ProfileName)
     p.add_argument("--against", required=True, metavar="URL", help="the other binhost's URL")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)

@@ -35,21 +35,13 @@ from provision.dns.client import DnsClient
 from provision.dns.errors import DnsConflict
 from provision.dns.settings import DnsSettings
 from provision.errors import ConfigError
+from provision.names import normalize_mac
 
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "heritage=provision,owner="
-_OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@/-]{0,199}$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$", re.IGNORECASE)
+_OWNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@/-]{0,199}\Z")
 A, AAAA, PTR, TXT = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.PTR, dns.rdatatype.TXT)
-
-
-def normalize_mac(mac: str) -> str:
-    """`52-54-00-AA-BB-CC`, `525400aabbcc`... into `52:54:00:aa:bb:cc`."""
-    if not _MAC_RE.match(mac.strip()):
-        raise ConfigError("mac", f"{mac!r} is not a MAC address (like 52:54:00:12:34:56)")
-    digits = re.sub(r"[:-]", "", mac.strip().lower())
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def owner_id(mac: str | None = None, host_id: str | None = None) -> str:

@@ -63,7 +63,8 @@ def parse_load_option(value: bytes) -> LoadOption:
 
 def device_path_nodes(path: bytes) -> list[Node]:
     """The nodes of the first device path instance (up to its end node)."""
-    nodes, at = [], 0
+    nodes: list[Node] = []
+    at = 0
     while at + 4 <= len(path):
         node_type, subtype, length = struct.unpack_from("<BBH", path, at)
         if length < 4 or at + length > len(path):

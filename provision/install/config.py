@@ -17,6 +17,7 @@ from typing import Any
 
 from provision.errors import ConfigError
 from provision.install.render import Network
+from provision.names import HostName
 from provision.profiles.model import Profile
 
 SETTING_KEYS = ("root_password_hash", "ssh_authorized_keys", "network", "packages")
@@ -106,7 +107,7 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
         host_id=_str("host.id", host.get("id", "")) or "unknown",
         profile=profile_from_dict(d.get("profile")),
         settings=HostSettings(
-            hostname=_str("host.hostname", host.get("hostname", "")) or "gentoo",
+            hostname=HostName(_str("host.hostname", host.get("hostname", "")) or "gentoo"),
             root_password_hash=_str(
                 "settings.root_password_hash", settings.get("root_password_hash", "")
             ),

@@ -35,6 +35,7 @@ class IsoRequest:
     templates_dir: Path = TEMPLATES_DIR
     bootloaders: BootloaderDirs = field(default_factory=BootloaderDirs)
     timeout_s: int = 5
+    mode: int | None = None  # the image's file mode; None: 0600 for a host's medium, else 0644
 
     @property
     def cache_dir(self) -> Path:
@@ -108,4 +109,7 @@ def plan_request(req: IsoRequest) -> IsoPlan:
 
 def build_iso(req: IsoRequest, progress: Progress | None = None) -> tuple[IsoPlan, int]:
     plan = plan_request(req)
-    return plan, write_iso(plan, req.output, progress)
+    mode = req.mode
+    if mode is None:  # a host's medium carries its installer token: a secret
+        mode = 0o600 if (req.mac or req.hostname) else 0o644
+    return plan, write_iso(plan, req.output, progress, mode=mode)

@@ -13,7 +13,17 @@ from string import Template
 from provision.errors import ConfigError
 from provision.iso.stamp import Stamp, kernel_args
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "iso_templates"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def templates_dir(package: Path = PACKAGE_DIR) -> Path:
+    """The templates: provision/iso_templates in an installed wheel (setup.py maps the
+    top-level iso_templates/ there), else iso_templates/ beside the package (a checkout)."""
+    installed = package / "iso_templates"
+    return installed if installed.is_dir() else package.parent / "iso_templates"
+
+
+TEMPLATES_DIR = templates_dir()
 TEMPLATE_NAMES = (
     "isolinux.cfg",
     "isolinux-entry",

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from string import Template
 
 from provision.errors import ConfigError
+from provision.names import HostName, Mac, ProfileName, SnapshotId
 
 CONFIG_PATH = "provision/config.toml"
 PUBLIC_KEY_PATH = "provision/server.asc"
 SNAPSHOT_DIR = "provision/snapshot"
 STAGE_DIR = "provision/stage"
-# Values that end up on a kernel command line: no blanks, no quotes.
-_CMDLINE_SAFE = re.compile(r"^[A-Za-z0-9._~:/?#@!$&()*+,;=%\[\]-]*$")
-_PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+# Values that end up on a kernel command line inside a GRUB or isolinux menu: no blanks, no
+# quotes, nothing GRUB's script reads as syntax ($ expansion, ; & | separators, ( ) { }).
+_URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/%@+\[\]-]+\Z")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{0,128}\Z")
+_FILE_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._+-]{0,254})?\Z")
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,21 @@ class Stamp:
     created: str = ""
 
     def __post_init__(self) -> None:
-        if not re.match(r"^https?://[^\s'\"]+$", self.server):
-            raise ConfigError("server", f"{self.server!r} is not an http(s) URL")
-        if not _PROFILE_RE.match(self.profile):
-            raise ConfigError("profile", f"{self.profile!r} is not a valid profile name")
-        for name in ("server", "mac", "hostname", "token", "snapshot", "stage"):
-            if not _CMDLINE_SAFE.match(getattr(self, name)):
-                raise ConfigError(name, f"{getattr(self, name)!r} contains blanks or quotes")
+        if not _URL_RE.match(self.server):
+            raise ConfigError(
+                "server", f"{self.server!r} is not an http(s) URL (no blanks, quotes, query)"
+            )
+        ProfileName(self.profile)
+        if self.mac:
+            Mac(self.mac)
+        if self.hostname:
+            HostName(self.hostname)
+        if self.snapshot:
+            SnapshotId(self.snapshot)
+        if not _TOKEN_RE.match(self.token):
+            raise ConfigError("token", "a host token is URL-safe base64")
+        if not _FILE_RE.match(self.stage):
+            raise ConfigError("stage", f"{self.stage!r} is not a plain file name")
         if "BEGIN PGP PUBLIC KEY BLOCK" not in self.public_key:
             raise ConfigError("public key", "not an ASCII-armored OpenPGP public key")
         if self.offline and not self.snapshot:

@@ -61,8 +61,11 @@ def master(plan: IsoPlan) -> pycdlib.PyCdlib:
     return iso
 
 
-def write_iso(plan: IsoPlan, out: Path, progress: Progress | None = None) -> int:
-    """Write the image to `out` atomically; returns its size.  No partial file on any error."""
+def write_iso(
+    plan: IsoPlan, out: Path, progress: Progress | None = None, *, mode: int = 0o644
+) -> int:
+    """Write the image to `out` atomically (with `mode`; 0600 for an image carrying a host
+    token); returns its size.  No partial file on any error."""
     for f in plan.files:
         if f.source is not None and not os.access(f.source, os.R_OK):
             raise ConfigError(str(f.source), f"cannot read (needed for /{f.where.posix})")
@@ -74,7 +77,7 @@ def write_iso(plan: IsoPlan, out: Path, progress: Progress | None = None) -> int
         raise ConfigError(str(out), "its directory does not exist")
     cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
     try:
-        with atomic_output(out) as tmp, open(tmp, "w+b") as fh:
+        with atomic_output(out, mode) as tmp, open(tmp, "w+b") as fh:
             iso.write_fp(fh, progress_cb=cb)
             iso.close()
             gpt.repair(fh)

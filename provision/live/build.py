@@ -10,6 +10,7 @@ kernel command line: provision.server= provision.profile= provision.host= provis
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import stat
@@ -117,9 +118,11 @@ class LiveSpec:
 
 
 def project_source(explicit: Path | None = None) -> Path:
+    """The directory holding the `provision` package: --project, else the running one's (a
+    checkout, or site-packages of an installed wheel)."""
     src = explicit or Path(provision.__file__).resolve().parents[1]
-    if not (src / "pyproject.toml").is_file():
-        raise ConfigError("--project", f"{src}: not the provision source tree (no pyproject.toml)")
+    if not (src / "provision" / "__init__.py").is_file():
+        raise ConfigError("--project", f"{src}: no provision package there")
     return src
 
 
@@ -142,9 +145,17 @@ def tree_entries(root: Path) -> Iterator[cpio.Entry]:
 
 
 def project_dependencies(source: Path) -> list[str]:
-    with open(source / "pyproject.toml", "rb") as fh:
-        deps = tomllib.load(fh)["project"]["dependencies"]
-    return [str(d) for d in deps]
+    """The runtime dependencies: pyproject.toml in a checkout, else the installed metadata."""
+    if (source / "pyproject.toml").is_file():
+        with open(source / "pyproject.toml", "rb") as fh:
+            deps = tomllib.load(fh)["project"]["dependencies"]
+        return [str(d) for d in deps]
+    return runtime_requirements(importlib.metadata.requires("provision") or [])
+
+
+def runtime_requirements(requires: list[str]) -> list[str]:
+    """Pure: Requires-Dist lines without the optional extras (`; extra == "test"`)."""
+    return [r.split(";", 1)[0].strip() for r in requires if "extra==" not in r.replace(" ", "")]
 
 
 def _python_deps(cache: Path, deps: list[str]) -> Path:

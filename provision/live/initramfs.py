@@ -51,7 +51,8 @@ if [ -d /sys/firmware/efi ]; then
     [ -f $v/$opt-$g ] && echo "{marker} efivar $opt $(od -An -tx1 -v $v/$opt-$g | tr -d ' \n')"
   fi
   mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-  [ -f /sys/kernel/security/lockdown ] && echo "{marker} lockdown $(cat /sys/kernel/security/lockdown)"
+  lock=/sys/kernel/security/lockdown
+  [ -f $lock ] && echo "{marker} lockdown $(cat $lock)"
 else
   echo "{marker} firmware=bios"
 fi

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, NotFound
+from provision.names import PROFILE_NAME_MAX, ProfileName
 from provision.profiles import validate as v
 from provision.profiles.model import (
     BootstrapStep,
@@ -65,6 +66,7 @@ PORTAGE_KEYS = (
     "binary_only",
     "extra",
 )
+MAX_FILE_BYTES = 1 << 20  # a profile is a small hand-written file
 FILESYSTEMS = tuple(f.value for f in Filesystem)
 MERGE_ACTIONS = tuple(a.value for a in MergeAction)
 
@@ -77,13 +79,20 @@ class _Raw:
 
 def _read(path: Path) -> _Raw:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(str(path), f"larger than {MAX_FILE_BYTES} bytes")
     try:
-        return _Raw(path, tomllib.loads(text))
+        return _Raw(path, tomllib.loads(raw.decode("utf-8")))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8: {exc.reason} at byte {exc.start}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses per nested array/table
+        raise ConfigError(str(path), "not valid TOML: nested too deeply") from exc
 
 
 def merge_tables(
@@ -114,7 +123,11 @@ def apply_incremental(parent: list[Any], child: list[Any]) -> list[Any]:
 
 
 class ProfileSet:
-    """All profiles of a directory, resolved lazily by name; each validated once."""
+    """All profiles of a directory, resolved lazily by name; each validated once.
+
+    A name is looked up among the directory's files (`NAME.toml` whose stem is a valid
+    ProfileName), never joined into a path: a name from outside cannot reach any other file.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -122,14 +135,24 @@ class ProfileSet:
             raise ConfigError(str(directory), "profile directory does not exist")
         self._cache: dict[str, Profile] = {}
 
+    def _files(self) -> dict[str, Path]:
+        files = {}
+        for path in self.directory.glob("*.toml"):
+            try:
+                files[str(ProfileName(path.stem))] = path
+            except ConfigError:
+                continue  # not a profile name: never served (the loader says why on load)
+        return files
+
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.toml"))
+        return sorted(self._files())
 
     def path_of(self, name: str) -> Path:
-        path = self.directory / f"{name}.toml"
-        if not path.is_file():
+        path = self._files().get(name) if isinstance(name, str) else None
+        if path is None or not path.is_file():
             known = ", ".join(self.names()) or "none"
-            raise NotFound(f"unknown profile {name!r} (known: {known})")
+            shown = name[:PROFILE_NAME_MAX] if isinstance(name, str) else name
+            raise NotFound(f"unknown profile {shown!r} (known: {known})")
         return path
 
     def get(self, name: str) -> Profile:
@@ -167,12 +190,13 @@ def _resolve(raw: _Raw, profiles: ProfileSet, chain: list[str]) -> dict[str, Any
         raise ConfigError(
             f"{raw.path}: inherits", "expected the name of a parent profile (a string)"
         )
-    parent_path = profiles.directory / f"{parent_name}.toml"
-    if not parent_path.is_file():
+    try:
+        parent_path = profiles.path_of(parent_name)
+    except NotFound:
         known = ", ".join(profiles.names())
         raise ConfigError(
             f"{raw.path}: inherits", f"parent profile {parent_name!r} not found (known: {known})"
-        )
+        ) from None
     parent = _resolve(_read(parent_path), profiles, [*chain, name])
     # The parent's own name/description/inherits are not inherited.
     base = {k: val for k, val in parent.items() if k not in ("name", "description", "inherits")}
@@ -186,13 +210,14 @@ def _table(key: str, value: Any) -> dict[str, Any]:
 def _build(path: Path, d: dict[str, Any]) -> Profile:
     v.no_unknown("", d, TOP_KEYS)
     name = v.string("name", d.get("name", path.stem))
+    ProfileName(name)
     if name != path.stem:
         raise ConfigError("name", f"{name!r} must match the file name {path.stem!r}")
     repos = _repositories(path, d.get("repositories"))
     return Profile(
         name=name,
         source=str(path),
-        description=v.string("description", d.get("description", "")),
+        description=v.text("description", d.get("description", "")),
         inherits=v.string("inherits", d.get("inherits", "")),
         portage=_portage(_table("portage", d.get("portage", {}))),
         repositories=repos,

@@ -13,17 +13,21 @@ T = TypeVar("T")
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9+_.-]*"
 _VERSION = r"\d+(\.\d+)*[a-z]?((_alpha|_beta|_pre|_rc|_p)\d*)*(-r\d+)?"
 _ATOM_RE = re.compile(
-    rf"^(?P<op>(>=|<=|=|~|<|>|!!|!))?(?P<cat>{_NAME})/(?P<pn>{_NAME}?)"
+    rf"(?P<op>(>=|<=|=|~|<|>|!!|!))?(?P<cat>{_NAME})/(?P<pn>{_NAME}?)"
     rf"(-(?P<ver>{_VERSION})(?P<star>\*)?)?"
     rf"(:(?P<slot>[A-Za-z0-9_*][A-Za-z0-9+_.\-/=*]*))?"
     rf"(::(?P<repo>{_NAME}))?"
-    rf"(\[(?P<use>[A-Za-z0-9+_@.,!?=()-]+)\])?$"
+    rf"(\[(?P<use>[A-Za-z0-9+_@.,!?=()-]+)\])?\Z"
 )
-_USE_FLAG_RE = re.compile(r"^-?[A-Za-z0-9][A-Za-z0-9+_@.-]*$")
-_SIZE_RE = re.compile(r"^(?P<num>\d+(\.\d+)?)\s*(?P<unit>[KMGT]i?B?|B)?$", re.IGNORECASE)
+_USE_FLAG_RE = re.compile(r"-?[A-Za-z0-9][A-Za-z0-9+_@.-]*\Z")
+_SIZE_RE = re.compile(r"(?P<num>\d{1,15}(\.\d{1,9})?) ?(?P<unit>[KMGT]i?B?|B)?\Z", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_KVER_RE = re.compile(r"^\d+\.\d+(\.\d+)?$")
-_MAKEVAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_KVER_RE = re.compile(r"\d{1,4}\.\d{1,4}(\.\d{1,4})?\Z")
+_MAKEVAR_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}\Z")
+# Profile strings end up in make.conf, boot menus and scripts: one line, printable.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # descriptions: \t and \n too
+MAX_SIZE = 1 << 60  # bytes: larger than any disk
 
 
 def type_name(value: object) -> str:
@@ -45,7 +49,19 @@ def expect(key: str, value: Any, kind: type[T], what: str) -> T:
 
 
 def string(key: str, value: Any) -> str:
-    return expect(key, value, str, "a string")
+    """A one-line string: no control characters (no newline can add a line downstream)."""
+    s = expect(key, value, str, "a string")
+    if _CONTROL_RE.search(s):
+        raise ConfigError(key, f"{s!r} contains a control character (one line, printable)")
+    return s
+
+
+def text(key: str, value: Any) -> str:
+    """Free text (a description): may span lines, no other control characters."""
+    s = expect(key, value, str, "a string")
+    if _TEXT_CONTROL_RE.search(s):
+        raise ConfigError(key, f"{s!r} contains a control character")
+    return s
 
 
 def boolean(key: str, value: Any) -> bool:
@@ -93,7 +109,7 @@ def use_flag(key: str, value: str) -> str:
 
 def size(key: str, value: Any, *, allow_rest: bool = False) -> int | None:
     """Bytes from 512M / 20G / 1.5T / an integer of bytes; 'rest' means the remaining space."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SIZE:
         return value
     if isinstance(value, str):
         if allow_rest and value.strip().lower() in ("rest", "100%"):
@@ -102,7 +118,7 @@ def size(key: str, value: Any, *, allow_rest: bool = False) -> int | None:
         if m:
             unit = (m.group("unit") or "").upper().replace("IB", "").replace("B", "")
             n = int(float(m.group("num")) * _UNITS[unit])
-            if n > 0:
+            if 0 < n <= MAX_SIZE:
                 return n
     allowed = "a size such as 512M, 20G, 1T" + (" or 'rest'" if allow_rest else "")
     raise ConfigError(key, f"{value!r} is not a valid size ({allowed})")

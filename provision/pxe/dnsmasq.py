@@ -43,10 +43,10 @@ RESPONDER_NAME = "httpboot.json"  # proxy mode: the HTTP boot responder's settin
 BIOS_LOADERS = ("undionly.kpxe", "pxelinux.0")
 UEFI_LOADERS = ("ipxe.efi", "snponly.efi", "shimx64.efi")
 SHIM = "shimx64.efi"
-_IFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_LEASE = re.compile(r"^(infinite|\d+[mhd]?)$")
-_FILE = re.compile(r"^[A-Za-z0-9._/-]+$")
-_URL = re.compile(r"^https?://[A-Za-z0-9._~:/\[\]@%+-]+$")
+_IFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}\Z")
+_LEASE = re.compile(r"(infinite|\d+[mhd]?)\Z")
+_FILE = re.compile(r"[A-Za-z0-9._/-]+\Z")
+_URL = re.compile(r"https?://[A-Za-z0-9._~:/\[\]@%+-]+\Z")
 
 
 class Mode(StrEnum):

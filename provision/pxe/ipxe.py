@@ -23,10 +23,10 @@ DEFAULT_KERNEL_ARGS = "console=tty0 console=ttyS0,115200"
 KERNEL_PATH = "/boot/live/vmlinuz"
 INITRD_PATH = "/boot/live/initrd.img"
 # What may appear in a script without iPXE expanding or splitting it.
-_SAFE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]*$")
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_TEXT = re.compile(r"^[^$\x00-\x1f\x7f]*$")  # echo/menu text: printable, no ${...}
-_ARGS = re.compile(r"^[A-Za-z0-9._~:/,=+@%-]*( [A-Za-z0-9._~:/,=+@%-]+)*$")
+_SAFE = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]*\Z")
+_NAME = re.compile(r"[A-Za-z0-9._-]+\Z")
+_TEXT = re.compile(r"[^$\x00-\x1f\x7f-\x9f\u2028\u2029]*\Z")  # echo/menu text: printable, no ${}
+_ARGS = re.compile(r"[A-Za-z0-9._~:/,=+@%-]*( [A-Za-z0-9._~:/,=+@%-]+)*\Z")
 
 
 def _check(field: str, value: str, pattern: re.Pattern[str] = _SAFE) -> str:
@@ -81,7 +81,7 @@ def kernel_cmdline(boot: InstallBoot) -> str:
     return " ".join(a for a in args if a)
 
 
-_NAME_OR_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_NAME_OR_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 
 def install_script(boot: InstallBoot) -> str:

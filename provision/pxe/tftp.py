@@ -6,6 +6,12 @@ loop).  We replace the first step of every session: our start state refuses writ
 root or, when a name is not on disk, the bytes of the `dynamic` callable (tftpy's dyn_file_func
 idea), and records every request as a `Fetch` (logged, and handed to `on_fetch`).
 
+Bounded for a hostile LAN: a blksize is acknowledged as at most MAX_BLKSIZE (what one UDP
+datagram carries), at most `max_sessions` transfers run at once (fewer when the file-descriptor
+limit is low: each holds a socket and a file), and a session whose client has not answered
+within `handshake_timeout` (a half-open request) gives its place to a new request.  When every
+place is taken by a client that answers, a new request gets "server busy" (TFTP error 0).
+
     server = TftpServer(root, dynamic=render)
     host, port = server.start("0.0.0.0", 69)    # a background thread
     ...
@@ -14,9 +20,11 @@ idea), and records every request as a `Fetch` (logged, and handed to `on_fetch`)
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
+import resource
 import socket
 import stat
 import struct
@@ -38,6 +46,12 @@ from provision.pxe.paths import PathRefused, clean_path, resolve_in_root
 
 log = logging.getLogger("provision.tftp")
 
+MAX_BLKSIZE = 65464  # RFC 2348's largest: one block + headers fits a UDP datagram
+MAX_SESSIONS = 128  # transfers at once (see session_limit)
+HANDSHAKE_TIMEOUT = 2.0  # seconds a new session may wait for its client's first answer
+FD_RESERVE = 32  # descriptors kept for everything else in the process
+BUSY = struct.pack("!HH", 5, 0) + b"server busy, try again\0"  # TFTP error 0
+
 # A dynamic file: (relative path, client IP) -> content, or None when there is no such file.
 Dynamic = Callable[[str, str], bytes | None]
 
@@ -45,6 +59,7 @@ Dynamic = Callable[[str, str], bytes | None]
 class Outcome(StrEnum):
     SENT = "sent"
     INCOMPLETE = "incomplete"  # the client stopped (or timed out) before the end
+    BUSY = "busy"  # every place was taken by a client that answers
     REFUSED = "refused"  # a path outside the root, or not allowed
     NOT_FOUND = "not-found"
     WRITE_REFUSED = "write-refused"  # a write request: this server is read-only
@@ -80,14 +95,20 @@ class TftpServer:
         on_fetch: Callable[[Fetch], None] | None = None,
         timeout: float = 5.0,
         retries: int = 5,
+        max_sessions: int = MAX_SESSIONS,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         if not root.is_dir():
             raise ConfigError(str(root), "TFTP root is not a directory")
+        if max_sessions < 1 or handshake_timeout <= 0:
+            raise ConfigError("tftp", "max_sessions and handshake_timeout must be positive")
         self.root = root.resolve()
         self.dynamic = dynamic
         self.on_fetch = on_fetch
         self.timeout = timeout
         self.retries = retries
+        self.max_sessions = session_limit(max_sessions)
+        self.handshake_timeout = handshake_timeout
         self._server = _Tftpy(self)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -164,6 +185,15 @@ class TftpServer:
             self.on_fetch(fetch)
 
 
+def session_limit(wanted: int, nofile: int | None = None) -> int:
+    """Sessions that fit the file-descriptor limit (a socket and a file each), at most wanted."""
+    if nofile is None:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if nofile == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, (nofile - FD_RESERVE) // 2))
+
+
 def _wake(address: tuple[str, int]) -> None:
     """Send one ERR packet so tftpy's select loop notices a stop request at once."""
     host = "127.0.0.1" if address[0] in ("", "0.0.0.0") else address[0]
@@ -180,18 +210,50 @@ class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
 
 
 class _Sessions(dict[str, Any]):
-    """tftpy stores each new session context here before starting it: take it over."""
+    """tftpy stores each new session context here before starting it: take it over, and keep
+    the number of sessions bounded (half-open ones make way; see the module docstring)."""
 
     def __init__(self, owner: TftpServer) -> None:
         super().__init__()
         self.owner = owner
 
     def __setitem__(self, key: str, context: Any) -> None:
+        now = time.monotonic()
+        self._drop_half_open(lambda ctx: now - ctx.opened > self.owner.handshake_timeout)
+        if len(self) >= self.owner.max_sessions:
+            self._drop_half_open(lambda ctx: True, limit=1)
         context.flock = False
+        context.opened = now
+        context.answered = False
+        context.busy = len(self) >= self.owner.max_sessions
         context.state = _Start(context, self.owner)
         context.start = _guarded(context.start)
-        context.cycle = _guarded(context.cycle)
+        context.cycle = _answered(context, _guarded(context.cycle))
         super().__setitem__(key, context)
+
+    def _drop_half_open(self, expired: Callable[[Any], bool], limit: int | None = None) -> None:
+        """End sessions whose client never answered (oldest first) that `expired` picks."""
+        waiting = sorted(
+            (ctx.opened, key) for key, ctx in self.items() if not getattr(ctx, "answered", True)
+        )
+        for _, key in waiting[:limit]:
+            ctx = self[key]
+            if not expired(ctx):
+                continue
+            if isinstance(ctx.fileobj, _Counted):
+                ctx.fileobj.reason = "dropped: the client never answered"
+            ctx.end()
+            super().__delitem__(key)
+
+
+def _answered(context: Any, cycle: Callable[..., None]) -> Callable[..., None]:
+    """A packet from the client on the session's socket: the session is no longer half-open."""
+
+    def call(*args: Any) -> None:
+        context.answered = True
+        cycle(*args)
+
+    return call
 
 
 def _guarded(method: Callable[..., None]) -> Callable[..., None]:
@@ -227,6 +289,10 @@ class _Start(TftpState):  # type: ignore[misc]
             if not isinstance(pkt, TftpPacketERR):
                 self.sendError(TftpErrors.IllegalTftpOp)
             raise TftpException(f"unexpected first packet: {pkt}")
+        if ctx.busy:
+            self.owner.record(Fetch(time.time(), client, pkt.filename, Outcome.BUSY))
+            ctx.sock.sendto(BUSY, (ctx.host, rport))
+            raise TftpException("server busy: every session is taken")
         try:
             fileobj, size = self.owner.open(pkt.filename, raddress)
         except PathRefused as exc:
@@ -243,6 +309,8 @@ class _Start(TftpState):  # type: ignore[misc]
         ctx.fileobj = _Counted(fileobj, size, self.owner, client, pkt.filename)
         # Only options we accept go in the OACK (RFC 2347); none accepted: data at once.
         ctx.options = self.returnSupportedOptions(pkt.options or {})
+        if "blksize" in ctx.options:  # tftpy allows 65536, more than a datagram carries
+            ctx.options["blksize"] = str(min(int(ctx.options["blksize"]), MAX_BLKSIZE))
         if "tsize" in ctx.options:
             ctx.options["tsize"] = str(size)
         if ctx.options:
@@ -266,6 +334,7 @@ class _Counted:
         self.path = path
         self.sent = 0
         self.name = path
+        self.reason = ""
 
     @property
     def closed(self) -> bool:
@@ -287,4 +356,5 @@ class _Counted:
             return
         self.inner.close()
         outcome = Outcome.SENT if self.sent >= self.size else Outcome.INCOMPLETE
-        self.owner.record(Fetch(time.time(), self.client, self.path, outcome, self.size, self.sent))
+        fetch = Fetch(time.time(), self.client, self.path, outcome, self.size, self.sent)
+        self.owner.record(dataclasses.replace(fetch, reason=self.reason))

@@ -1,19 +1,43 @@
-"""Flask app factory.  Each module in provision/server/routes/ exports `bp` (a Blueprint)."""
+"""Flask app factory.  Each module in provision/server/routes/ exports `bp` (a Blueprint).
+
+The factory also sets what every request is held to (provision.server.limits): the body caps,
+the bounded JSON loader, the URL converters that build names (provision.server.converters),
+the cookie flags, and error handlers that answer bad input with 4xx (JSON under /api/).
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from flask import Flask
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
+from provision.errors import ConfigError, NotFound
+from provision.server import converters
+from provision.server.limits import FORM_MAX_MEMORY, FORM_MAX_PARTS, BoundedJSONProvider
+from provision.server.proxy import TrustedProxy
 from provision.server.settings import ServerSettings
+from provision.server.urls import client_base_url
 
 
 def create_app(settings: ServerSettings) -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["PROVISION"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = FORM_MAX_MEMORY
+    app.config["MAX_FORM_PARTS"] = FORM_MAX_PARTS
+    # Lax: the session cookie is not sent on cross-site POSTs (CSRF tokens are the main guard).
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookies_secure
+    app.json = BoundedJSONProvider(app)
+    converters.install(app.url_map)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ConfigError, _bad_input)
+    app.register_error_handler(NotFound, _not_found)
+    app.wsgi_app = TrustedProxy(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     import provision.server.routes as routes
 
     for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
@@ -27,3 +51,48 @@ def settings_of(app: Flask) -> ServerSettings:
     settings = app.config["PROVISION"]
     assert isinstance(settings, ServerSettings)
     return settings
+
+
+def _api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _http_error(exc: HTTPException) -> Response | HTTPException:
+    """Under /api/ every error is JSON ({"error": ...}); elsewhere werkzeug's page."""
+    if not _api() or exc.code is None or exc.code < 400 or exc.response is not None:
+        return exc
+    resp = jsonify(error=exc.description or exc.name)
+    resp.status_code = exc.code
+    headers = dict(exc.get_headers())
+    for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if name in headers:
+            resp.headers[name] = headers[name]
+    return resp
+
+
+def _message(status: int, title: str, text: str) -> tuple[str, int]:
+    return render_template("message.html", title=title, message=text), status
+
+
+def _bad_input(exc: ConfigError) -> tuple[Response, int] | tuple[str, int]:
+    if _api():
+        return jsonify(error=str(exc), field=exc.where), 400
+    return _message(400, "Bad request", str(exc))
+
+
+def _not_found(exc: NotFound) -> tuple[Response, int] | tuple[str, int]:
+    if _api():
+        return jsonify(error=str(exc)), 404
+    return _message(404, "Not found", str(exc))
+
+
+def request_base_url() -> str | None:
+    """The server's URL for the client of the current request (provision.server.urls), or None
+    when only a loopback URL is known and the client is not on loopback."""
+    return client_base_url(
+        settings_of(current_app),
+        scheme=request.scheme,
+        host=request.host,
+        remote_addr=request.remote_addr or "",
+        prefix=request.script_root,
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import re
 import smtplib
 import tarfile
 import threading
@@ -27,9 +28,10 @@ from dataclasses import asdict
 from email.message import EmailMessage
 from pathlib import Path
 
-from provision.errors import ProvisionError
+from provision.errors import ConfigError, ProvisionError
 from provision.fsutil import atomic_output
 from provision.image.pack import IMAGE_NAME, ImageFiles, files_in
+from provision.names import EmailAddress, ProfileName
 from provision.portage.render import (
     render_accept_keywords,
     render_binrepos_conf,
@@ -43,6 +45,8 @@ from provision.server.orders import Order, OrderConfig, OrderQueue, sweep
 
 log = logging.getLogger(__name__)
 
+_URL_RE = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]+\Z")
+PRIVATE = 0o600  # ordered images are fetched through the server only (by token)
 Progress = Callable[[float], None]
 Maker = Callable[[Order, Path, Progress], Path]
 
@@ -57,7 +61,9 @@ def images_dir(data_dir: Path) -> Path:
 
 def stamped_config(base_url: str, profile: str) -> str:
     """Pure: the small config stamped into an image (server URL and profile)."""
-    return f"server = {base_url.rstrip('/')}\nprofile = {profile}\n"
+    if not _URL_RE.match(base_url):
+        raise ConfigError("base_url", f"{base_url!r} is not an http(s) URL (no blanks, quotes)")
+    return f"server = {base_url.rstrip('/')}\nprofile = {ProfileName(profile)}\n"
 
 
 def bundle_files(profile: Profile, base_url: str) -> dict[str, str]:
@@ -89,7 +95,7 @@ def make_tarball(
         members = sorted(p for p in snapshot.rglob("*") if p.is_file() or p.is_symlink())
     total = len(members) + 1
     top = f"{profile.name}-bundle"
-    with atomic_output(out) as tmp, tarfile.open(tmp, "w:gz") as tar:
+    with atomic_output(out, PRIVATE) as tmp, tarfile.open(tmp, "w:gz") as tar:
         texts = dict(bundle_files(profile, base_url))
         texts[f"profiles/{Path(profile.source).name}"] = Path(profile.source).read_text()
         for rel, text in sorted(texts.items()):
@@ -146,7 +152,7 @@ def make_image_tarball(
     top = f"{profile.name}-image"
     snapshot = image.image.parent.parent.name
     texts = {"README": image_readme(profile.name, snapshot), "key.asc": public_key}
-    with atomic_output(out) as tmp, tarfile.open(tmp, "w") as tar:
+    with atomic_output(out, PRIVATE) as tmp, tarfile.open(tmp, "w") as tar:
         for rel, text in sorted(texts.items()):
             data = text.encode()
             info = tarfile.TarInfo(f"{top}/{rel}")
@@ -185,6 +191,7 @@ def make_iso(
         profile=profile.name,
         output=out,
         server=base_url,
+        mode=PRIVATE,
     )
     build_iso(req, lambda done, total: progress(done / total if total else 0.0))
     progress(1.0)
@@ -302,6 +309,11 @@ class OrderWorker:
 
     def notify(self, order: Order) -> None:
         if not order.email:
+            return
+        try:
+            EmailAddress(order.email)  # exactly one recipient, even for an order queued before
+        except ConfigError:
+            log.warning("order %d: %r is not one e-mail address, not mailed", order.id, order.email)
             return
         if not self.config.smtp_host:
             log.info("order %d: no smtp_host configured, not mailing %s", order.id, order.email)

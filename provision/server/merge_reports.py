@@ -13,7 +13,9 @@ from provision.errors import ConfigError
 from provision.names import normalize_mac
 from provision.server.db import Database
 
-MAX_BYTES = 512 * 1024
+MAX_BYTES = 512 * 1024  # the request body cap of POST .../etc-merge-report
+MAX_ITEMS = 10_000  # files, pending paths, the applied count
+PATH_MAX = 4096
 KEEP = 20  # reports kept per host
 
 SCHEMA = """
@@ -50,19 +52,46 @@ class MergeReport:
 
 
 def validate_report(data: Any) -> dict[str, Any]:
-    """The boundary check: a JSON object with a files list and a pending list of paths."""
+    """The boundary check: a JSON object with a files list and a pending list of paths, every
+    count and string bounded (the whole body is at most MAX_BYTES)."""
     if not isinstance(data, dict):
         raise ConfigError("report", "expected a JSON object")
     files = data.get("files", [])
     pending = data.get("pending", [])
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
         raise ConfigError("report.files", "expected a list of objects")
+    if len(files) > MAX_ITEMS:
+        raise ConfigError("report.files", f"more than {MAX_ITEMS} files")
     if not isinstance(pending, list) or not all(isinstance(p, str) for p in pending):
         raise ConfigError("report.pending", "expected a list of paths")
+    if len(pending) > MAX_ITEMS or any(len(p) > PATH_MAX for p in pending):
+        raise ConfigError("report.pending", f"more than {MAX_ITEMS} paths, or a path too long")
+    applied = data.get("applied", 0)
+    if isinstance(applied, bool) or not isinstance(applied, int) or not 0 <= applied <= MAX_ITEMS:
+        raise ConfigError("report.applied", f"expected a count from 0 to {MAX_ITEMS}")
     fmt = data.get("format", "")
-    if fmt and not str(fmt).startswith("provision-etc-merge/"):
+    if not isinstance(fmt, str) or (fmt and not fmt.startswith("provision-etc-merge/")):
         raise ConfigError("report.format", f"{fmt!r} is not a provision-etc-merge report")
+    _typed("report", data, REPORT_FIELDS)
+    for i, entry in enumerate(files):
+        _typed(f"report.files[{i}]", entry, FILE_FIELDS)
     return data
+
+
+REPORT_FIELDS: dict[str, type] = {"host": str, "time": str, "mode": str, "dry_run": bool}
+FILE_FIELDS: dict[str, type] = {"path": str, "action": str, "reason": str, "applied": bool}
+
+
+def _typed(where: str, table: dict[str, Any], fields: dict[str, type]) -> None:
+    """The known fields of a report (or of one of its files) have their type and a bounded
+    length; other fields are kept as sent (the body cap and JSON depth bound them)."""
+    for key, kind in fields.items():
+        if key not in table:
+            continue
+        value = table[key]
+        if not isinstance(value, kind) or (isinstance(value, str) and len(value) > PATH_MAX):
+            what = "true or false" if kind is bool else f"a string of at most {PATH_MAX}"
+            raise ConfigError(f"{where}.{key}", f"expected {what}")
 
 
 class MergeReports(Database):
@@ -73,9 +102,9 @@ class MergeReports(Database):
         body = validate_report(report)
         files = body.get("files", [])
         pending = len(body.get("pending", []))
-        applied = body.get("applied", len(files) - pending)
-        if not isinstance(applied, int):
-            applied = len(files) - pending
+        applied = body.get("applied")
+        if applied is None:
+            applied = max(0, len(files) - pending)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO merge_reports (mac, received, applied, pending, body)"

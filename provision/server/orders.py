@@ -16,7 +16,6 @@ DATA_DIR/orders.toml (optional):
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, NotFound
+from provision.names import EmailAddress
 from provision.server.db import Database
 from provision.server.eta import Job, queue_etas
 
@@ -39,7 +39,6 @@ class OrderKind(StrEnum):
 
 KINDS = tuple(k.value for k in OrderKind)
 CONFIG_NAME = "orders.toml"
-_EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$|^[^@\s<>\"']+@localhost$")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -102,10 +101,8 @@ class OrderConfig:
 
 
 def check_email(value: str) -> str:
-    value = value.strip()
-    if value and not _EMAIL_RE.match(value):
-        raise ConfigError("email", f"{value!r} is not an e-mail address (user@example.org)")
-    return value
+    """One e-mail address or "" (no mail): never a list (provision.names.EmailAddress)."""
+    return str(EmailAddress(value)) if value != "" else ""
 
 
 def check_kind(value: str) -> OrderKind:

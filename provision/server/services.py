@@ -1,6 +1,7 @@
 """Per-app services for the web UI and admin API: the host store, the order queue, merge
-reports, the profiles.  Made on first use and kept in app.extensions; `close_services` closes
-them (tests, shutdown).  `provision serve` may attach an OrderWorker with `attach_worker`."""
+reports, admin sessions, the login throttle, the audit log, the profiles.  Made on first use
+and kept in app.extensions; `close_services` closes them (tests, shutdown).  `provision serve`
+may attach an OrderWorker with `attach_worker`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from flask import Flask, current_app
 
 from provision.profiles import ProfileSet
 from provision.server.app import settings_of
+from provision.server.audit import AuditLog
 from provision.server.images import OrderWorker
 from provision.server.merge_reports import MergeReports
 from provision.server.orders import OrderConfig, OrderQueue, load_config
+from provision.server.sessions import Sessions
 from provision.server.store import Store
+from provision.server.throttle import LoginThrottle
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
@@ -49,6 +53,21 @@ def reports(app: Flask | None = None) -> MergeReports:
     return _get(app, "reports", lambda: MergeReports.in_data_dir(settings_of(app).data_dir))
 
 
+def sessions(app: Flask | None = None) -> Sessions:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _get(app, "sessions", lambda: Sessions.in_data_dir(settings_of(app).data_dir))
+
+
+def throttle(app: Flask | None = None) -> LoginThrottle:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _get(app, "throttle", lambda: LoginThrottle.in_data_dir(settings_of(app).data_dir))
+
+
+def audit_log(app: Flask | None = None) -> AuditLog:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _get(app, "audit", lambda: AuditLog.in_data_dir(settings_of(app).data_dir))
+
+
 def order_config(app: Flask | None = None) -> OrderConfig:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     return _get(app, "order_config", lambda: load_config(settings_of(app).data_dir))
@@ -71,7 +90,7 @@ def worker(app: Flask | None = None) -> OrderWorker | None:
 
 
 def close_services(app: Flask) -> None:
-    for name in ("store", "orders", "reports"):
+    for name in ("store", "orders", "reports", "sessions", "throttle", "audit"):
         svc = app.extensions.pop(PREFIX + name, None)
         if svc is not None:
             svc.close()

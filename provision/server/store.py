@@ -18,6 +18,7 @@ from provision.hosts import (
     check_hostname,
     normalize_mac,
 )
+from provision.names import ProfileName
 from provision.server.db import Database
 
 SCHEMA = """
@@ -69,6 +70,10 @@ class Store(Database):
     ) -> Host:
         """Create the host if new; set the given fields.  Returns the host."""
         mac = normalize_mac(mac)
+        if profile:
+            ProfileName(profile)
+        if hostname is not None:
+            hostname = check_hostname(hostname)
         now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT mac FROM hosts WHERE mac = ?", (mac,)).fetchone()
@@ -84,7 +89,7 @@ class Store(Database):
             if hostname is not None:
                 db.execute(
                     "UPDATE hosts SET hostname = ?, updated = ? WHERE mac = ?",
-                    (check_hostname(hostname), now, mac),
+                    (hostname, now, mac),
                 )
             if wipe is not None:
                 db.execute(
@@ -206,6 +211,15 @@ class Store(Database):
             ).fetchall()
         return [_event(r) for r in rows]
 
+    def progress(self) -> dict[str, tuple[float, str]]:
+        """Each host's latest reported progress (0..1) and the step it was in."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT mac, progress, step FROM events WHERE id IN (SELECT MAX(id) FROM events"
+                " WHERE progress IS NOT NULL GROUP BY mac)"
+            ).fetchall()
+        return {r["mac"]: (float(r["progress"]), r["step"]) for r in rows}
+
 
 def _host(row: sqlite3.Row) -> Host:
     return Host(
@@ -223,6 +237,9 @@ def _host(row: sqlite3.Row) -> Host:
 
 
 def _event(row: sqlite3.Row) -> Event:
+    progress = row["progress"]
+    if progress is not None and not 0.0 <= progress <= 1.0:
+        progress = None  # stored before progress was range-checked (NaN, Infinity, 1e30)
     return Event(
         id=row["id"],
         mac=row["mac"],
@@ -230,6 +247,6 @@ def _event(row: sqlite3.Row) -> Event:
         kind=EventKind(row["kind"]),
         step=row["step"],
         message=row["message"],
-        progress=row["progress"],
+        progress=progress,
         log_tail=row["log_tail"],
     )

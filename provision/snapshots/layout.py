@@ -9,6 +9,7 @@ builds/<profile>/logs/<pass>.log            one log per pass
 builds/<profile>/state.json                 the state machine (see state.py)
 snapshots/<profile>/<id>/{binhost,repo}     published, immutable
 snapshots/<profile>/current -> <id>         what clients see
+install/<profile>/stage.tar.*{,.sha512,.sha512.asc}   the install stage (stage roots' stage3)
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class DataLayout:
 
     def current_link(self, profile: str) -> Path:
         return self.snapshots(profile) / "current"
+
+    def install_dir(self, profile: str) -> Path:
+        return self.data_dir / "install" / profile
 
     def profiles_built(self) -> list[str]:
         base = self.data_dir / "builds"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.live.debian import cached_tarball, debian_mirror
+from provision.live.standin import standin_stage
 from provision.portage.prefix import Prefix
 from provision.portage.render import (
     render_binrepos_conf,
@@ -53,9 +53,6 @@ PROFILES = ROOT / "profiles"
 DEMO_REPO = PROFILES / "repo"
 DEMO_PROFILE = "server-amd64"
 CACHE = Path(os.environ.get("PROVISION_TEST_CACHE", Path.home() / ".cache" / "provision-test"))
-PORTAGE_VERSION = "3.0.83"
-STAGE_RECIPE = "r2"  # bump when the recipe below changes (invalidates the cached tarball)
-STAGE_PACKAGES = "python3,gcc,libc6-dev,gnupg,pax-utils,zstd,xz-utils,bzip2"
 
 
 def provision(data_dir: Path, *args: str, profiles: Path = PROFILES, check: bool = True) -> Result:
@@ -180,57 +177,8 @@ def client_for(binhost: DemoBinhost, root: Path, url: str) -> Prefix:
 
 
 def make_stage_tarball(cache: Path = CACHE) -> Path:
-    """debootstrap (minbase) + PyPI Portage -> a stage tarball, cached across runs."""
-
-    def make(root: Path) -> None:
-        argv = ["debootstrap", "--variant=minbase", f"--include={STAGE_PACKAGES}"]
-        run([*argv, "bookworm", root, debian_mirror()], timeout=1200)
-        _install_portage(root)
-
-    name = f"rootfs-bookworm-portage-{PORTAGE_VERSION}-{STAGE_RECIPE}.tar.zst"
-    return cached_tarball(cache / name, make)
-
-
-def _install_portage(root: Path) -> None:
-    """PyPI Portage into /usr/local of a Debian root, as a Gentoo stage would have it."""
-    run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--ignore-installed",
-            "--no-deps",
-            "--no-warn-script-location",
-            "--root",
-            root,
-            "--prefix",
-            "/usr/local",
-            f"portage=={PORTAGE_VERSION}",
-        ],
-        timeout=600,
-    )
-    site = "/usr/local/lib/python3.11/site-packages"
-    (root / "usr/lib/python3/dist-packages/portage-pypi.pth").write_text(site + "\n")
-    for script in (root / "usr/local/bin").iterdir():
-        head = script.read_bytes()[:200]
-        if head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]:
-            body = script.read_bytes().split(b"\n", 1)[1]
-            script.write_bytes(b"#!/usr/bin/python3\n" + body)
-    # The PyPI Portage looks for its global config in /share/portage (and /usr/share/portage),
-    # and for its helpers in sys.prefix/lib/portage (/usr/lib/portage).
-    for link, target in (
-        (root / "share/portage", "/usr/local/share/portage"),
-        (root / "usr/share/portage", "/usr/local/share/portage"),
-        (root / "usr/lib/portage", "/usr/local/lib/portage"),
-    ):
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(target)
-    with open(root / "etc/passwd", "a") as fh:
-        fh.write("portage:x:250:250:portage:/var/tmp/portage:/bin/false\n")
-    with open(root / "etc/group", "a") as fh:
-        fh.write("portage::250:portage\n")
+    """The Debian-made stand-in stage (provision.live.standin), cached across runs."""
+    return standin_stage(cache)
 
 
 def popen_cli(data_dir: Path, *args: str, profiles: Path = PROFILES) -> subprocess.Popen[bytes]:

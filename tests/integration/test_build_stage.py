@@ -7,9 +7,10 @@ import pytest
 
 from provision.builder.roots import StageRoot
 from provision.run import run
-from provision.signing import load_key, stop_agents
+from provision.signing import gpg_argv, load_key, stop_agents
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_snapshot
+from provision.snapshots.stage import sha512_of
 from provision.snapshots.verify import check_binhost
 from tests.integration.build_fixtures import make_stage_tarball, provision
 
@@ -57,8 +58,16 @@ def test_stage_root_builds_signed_packages_for_a_normal_root(
             .as_posix()
             .startswith("/var/db/repos/provision-demo/")
         )
-        # a second pass is a no-op and keeps the snapshot
+        # machines of the profile install from the same stage: published beside its signed
+        # checksum, where the installer API serves it
+        files = DataLayout(data).install_dir("server-amd64")
+        sums = files / "stage.tar.zst.sha512"
+        assert sums.read_text() == f"{sha512_of(stage)}  stage.tar.zst\n"
+        run(gpg_argv(key.verify_home, "--verify", f"{sums}.asc", str(sums)))
+        published = (files / "stage.tar.zst").stat().st_mtime_ns
+        # a second pass is a no-op and keeps the snapshot (and the published stage)
         res = provision(data, "build", "server-amd64")
         assert current_snapshot(data, "server-amd64") == snap
+        assert (files / "stage.tar.zst").stat().st_mtime_ns == published
     finally:
         stop_agents(DataLayout(data).keys)

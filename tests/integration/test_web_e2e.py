@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import urllib.request
@@ -29,11 +25,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, sync_playwright
-from werkzeug.security import generate_password_hash
 
 from provision.live.initramfs import make_marker_bootkit
 from provision.run import run
-from tests.conftest import PROFILES, ROOT
+from tests.conftest import ROOT
+from tests.integration.serve_fixture import Server, server_data, start_serve
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -85,50 +81,6 @@ def public_key(data: Path) -> None:
     (data / "keys" / "public.asc").write_text(key)
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    url: str
-    output: list[str]
-    pump: threading.Thread
-
-
-def start_serve(data: Path) -> Server:
-    argv = [sys.executable, "-m", "provision", "--data-dir", str(data)]
-    argv += ["--profiles-dir", str(PROFILES), "serve", "--listen", "127.0.0.1:0", "--no-build"]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    found = threading.Event()
-    url: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            m = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", line)
-            if m and not url:
-                url.append(m.group(1))
-                found.set()
-        found.set()
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    if not (found.wait(60) and url):
-        proc.kill()
-        proc.wait()
-        thread.join(10)
-        proc.stdout.close()
-        pytest.fail(f"provision serve did not start: {''.join(output)}")
-    return Server(proc, url[0], output, thread)
-
-
 def api(url: str, method: str = "GET", body: Any = None, token: str = "") -> Any:
     req = urllib.request.Request(
         url, method=method, data=json.dumps(body).encode() if body else None
@@ -155,20 +107,13 @@ def server(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Server]:
     data = tmp_path / "data"
     make_marker_bootkit(data / "live")
     public_key(data)
-    pw_hash = generate_password_hash(PASSWORD)
-    (data / "server.toml").write_text(
-        f'secret_key = "{"k" * 40}"\nadmin_password_hash = "{pw_hash}"\n'
-    )
+    server_data(data, PASSWORD)
     (data / "orders.toml").write_text(
         f'smtp_host = "127.0.0.1"\nsmtp_port = {mailbox[1]}\nmail_from = "provision@localhost"\n'
     )
     srv = start_serve(data)
     yield srv
-    srv.proc.send_signal(signal.SIGTERM)
-    rc = srv.proc.wait(30)
-    srv.pump.join(10)
-    assert srv.proc.stdout is not None
-    srv.proc.stdout.close()
+    rc = srv.stop()
     assert rc == 0, "".join(srv.output)
     assert "provision: stopping" in "".join(srv.output)
 
@@ -258,3 +203,58 @@ def test_web_end_to_end(server: Server, mailbox: tuple[Mailbox, int], tmp_path: 
     assert len(iso) > 1_000_000
     order = api(f"{base}/api/v1/orders", token=token)["orders"][0]
     assert order["state"] == "ready" and order["fetched"] is not None
+
+
+def test_audit_log_in_the_browser(tmp_path: Path) -> None:
+    """A failed login, a login and a host added show on the audit page (who, what, from
+    where); "Log out everywhere" ends the session, and the cookie no longer opens a page."""
+    data = tmp_path / "data"
+    server_data(data, PASSWORD, fast_hash=True)
+    srv = start_serve(data)
+    base = srv.url
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "chromium-profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+            )
+            try:
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"{base}/login")
+                page.fill("input[name=password]", "a wrong guess")
+                page.click("main button[type=submit]")
+                assert "Wrong password" in page.content()
+                page.fill("input[name=password]", PASSWORD)
+                page.click("main button[type=submit]")
+                page.wait_for_url(f"{base}/hosts")
+                page.fill("main input[name=mac]", MAC)
+                page.fill("main input[name=hostname]", "audited1")
+                page.click("main form button[type=submit]")
+                page.wait_for_url(f"{base}/hosts/{MAC}")
+
+                page.click("header a:has-text('Audit log')")
+                page.wait_for_url(f"{base}/audit")
+                rows = page.locator("table#audit tbody tr")
+                texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+                assert [t.split("\t")[2] for t in texts] == ["host-add", "login", "login-failed"]
+                assert "127.0.0.1" in texts[0] and MAC in texts[0]
+                assert texts[0].split("\t")[1].startswith("admin (web:")
+                assert texts[2].split("\t")[1] == "anonymous"
+                assert page.locator("tr.audit-login-failed.audit-failed").count() == 1
+                shot(page, "06-audit-log")
+
+                cookies = context.cookies()
+                page.click("#logout-all")
+                page.wait_for_url(re.compile(r".*/login$"))
+                replay: Any = cookies  # the same cookies, put back: a replay
+                context.add_cookies(replay)
+                page.goto(f"{base}/hosts")
+                assert "/login" in page.url
+            finally:
+                context.close()
+    finally:
+        rc = srv.stop()
+    assert rc == 0, "".join(srv.output)

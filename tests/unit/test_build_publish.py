@@ -8,12 +8,13 @@ import pytest
 
 from provision.builder.roots import Mounts, StageRoot
 from provision.builder.status import profile_status, render_table
-from provision.errors import NotFound
+from provision.errors import ConfigError, NotFound
 from provision.fsutil import symlink_atomic
 from provision.signing import KeyInfo
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import prune, rollback
 from provision.snapshots.read import current_snapshot, list_snapshots
+from provision.snapshots.stage import install_stage_name
 
 
 def _snapshots(data: Path, ids: list[str], current: str) -> DataLayout:
@@ -64,3 +65,21 @@ def test_stage_bwrap_argv_binds_repo_distdir_pkgdir_keys() -> None:
     assert "--bind /d/pkg /var/cache/binpkgs" in text
     assert "--bind /d/keys /var/lib/provision/keys" in text
     assert "--setenv PORTAGE_OVERRIDE_EPREFIX " in text + " "
+
+
+@pytest.mark.parametrize(
+    ("tarball", "name"),
+    [
+        pytest.param("stage3-amd64-openrc-20240101T170309Z.tar.xz", "stage.tar.xz", id="xz"),
+        pytest.param("rootfs-bookworm-portage-3.0.83-r2.tar.zst", "stage.tar.zst", id="zst"),
+        pytest.param("x.tar.gz", "stage.tar.gz", id="gz"),
+        pytest.param("x.tar", "stage.tar", id="plain"),
+    ],
+)
+def test_install_stage_name(tarball: str, name: str) -> None:
+    assert install_stage_name(Path(tarball)) == name
+
+
+def test_install_stage_name_refuses_other_files() -> None:
+    with pytest.raises(ConfigError, match="not a stage tarball name"):
+        install_stage_name(Path("stage3.tar.bz2"))

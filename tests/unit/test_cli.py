@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.cli import main
+from provision.cli import absolute_paths, build_parser, main
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -50,3 +50,23 @@ def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["profiles", "frobnicate"])
     assert exc.value.code == 2
+
+
+def test_paths_are_absolute_at_the_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative paths (the Makefile's `--data-dir var/demo`) become absolute before any command
+    sees them, normalised; lists of paths too; non-path values stay as they are."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["--data-dir", "var/demo", "--profiles-dir", "a/../profiles"]
+    args = absolute_paths(build_parser().parse_args([*argv, "iso", "p", "-o", "out.iso"]))
+    assert args.data_dir == tmp_path / "var/demo"
+    assert args.profiles_dir == tmp_path / "profiles"
+    assert args.output == tmp_path / "out.iso" and args.profile == "p"
+    checked = absolute_paths(build_parser().parse_args(["profiles", "check", "x.toml", "/y.toml"]))
+    assert checked.paths == [tmp_path / "x.toml", Path("/y.toml")]
+
+
+def test_default_data_dir_is_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROVISION_DATA_DIR", "rel/data")
+    args = absolute_paths(build_parser().parse_args(["status"]))
+    assert args.data_dir == tmp_path / "rel/data"

@@ -17,13 +17,13 @@ from provision.dns.register import (
     fqdn_for,
     marker,
     marker_owner,
-    normalize_mac,
     owner_id,
     parse_addresses,
     plan_claim,
     plan_release,
 )
 from provision.errors import ConfigError
+from provision.names import normalize_mac
 
 ZONE = dns.name.from_text("example.test")
 WEB1 = dns.name.from_text("web1.example.test")

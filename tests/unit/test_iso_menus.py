@@ -9,6 +9,7 @@ import pytest
 
 from provision.errors import ConfigError
 from provision.iso.menus import (
+    TEMPLATES_DIR,
     Templates,
     _grub_quote,
     load_templates,
@@ -16,6 +17,7 @@ from provision.iso.menus import (
     render_grub,
     render_grub_esp,
     render_isolinux,
+    templates_dir,
 )
 from tests.unit.iso_samples import STAMP
 
@@ -80,3 +82,13 @@ def test_unknown_placeholder_in_template() -> None:
     tmpl = Templates({**TEMPLATES.text, "grub.cfg": "${surprise}\n"})
     with pytest.raises(ConfigError, match=r"grub\.cfg template: bad placeholder"):
         render_grub(STAMP, tmpl, 1)
+
+
+def test_templates_dir_installed_or_checkout(tmp_path: Path) -> None:
+    """A wheel carries the templates inside the package; a checkout has them beside it."""
+    package = tmp_path / "site" / "provision"
+    package.mkdir(parents=True)
+    assert templates_dir(package) == tmp_path / "site" / "iso_templates"
+    (package / "iso_templates").mkdir()
+    assert templates_dir(package) == package / "iso_templates"
+    assert (TEMPLATES_DIR / "grub.cfg.tmpl").is_file()

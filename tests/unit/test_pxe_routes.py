@@ -92,7 +92,7 @@ def test_boot_once(client: FlaskClient, store: Store) -> None:
 
 def test_bad_mac(client: FlaskClient, store: Store) -> None:
     resp = client.get("/boot/not-a-mac.ipxe")
-    assert resp.status_code == 400
+    assert resp.status_code == 404
     assert "is not a MAC address" in resp.text
     assert store.hosts() == []
 

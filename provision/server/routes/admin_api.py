@@ -20,24 +20,37 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.hosts import Event, Host
-from provision.names import normalize_mac
+from provision.names import EMAIL_MAX, HostName, Mac, OrderId, ProfileName, SnapshotId
 from provision.server import builds as builder
 from provision.server import services
 from provision.server.app import settings_of
 from provision.server.auth import (
-    TOKEN_MAX_AGE,
+    admin_session,
+    attempt_login,
+    audit,
     bearer_token,
     issue_api_token,
+    log_out,
     login_required,
-    password_ok,
+    throttled_response,
 )
 from provision.server.images import profile_summary
+from provision.server.limits import (
+    LOGIN_BODY_BYTES,
+    PASSWORD_MAX,
+    REASON_MAX,
+    body_limit,
+    int_arg,
+    text_field,
+)
 from provision.server.merge_reports import MAX_BYTES
 from provision.server.orders import Order, etas
 from provision.server.routes.orders import create_order
+from provision.server.sessions import SessionKind
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 BUILD_ACTIONS = ("trigger", "hold", "resume", "rollback")
+AUDIT_MAX = 500  # entries per GET /api/v1/audit
 
 
 @bp.errorhandler(ConfigError)
@@ -56,23 +69,13 @@ def _failed(exc: ProvisionError) -> tuple[Response, int]:
 
 
 def _body() -> dict[str, Any]:
+    """The request's JSON object ({} for an empty body); 400 for anything else."""
     data = request.get_json(silent=True)
-    if data is None and not request.data:
+    if data is None and not request.get_data(cache=True):
         return {}
     if not isinstance(data, dict):
         raise ConfigError("body", "expected a JSON object")
     return data
-
-
-def _str(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(key, "required")
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(key, "expected a string")
-    return value
 
 
 def host_dict(h: Host) -> dict[str, Any]:
@@ -97,80 +100,136 @@ def order_dict(o: Order, eta: float | None = None) -> dict[str, Any]:
 
 # --- auth ------------------------------------------------------------------------------------
 @bp.post("/auth/token")
-def token() -> tuple[Response, int]:
+@body_limit(LOGIN_BODY_BYTES)
+def token() -> tuple[Response, int] | Response:
     data = _body()
-    password = _str(data, "password") or ""
-    if not password_ok(settings_of(current_app).admin_password_hash, password):
+    password = text_field(data, "password", PASSWORD_MAX)
+    outcome = attempt_login(password, "api")
+    if outcome.retry_after:
+        return throttled_response(outcome.retry_after)
+    if not outcome.ok:
         return jsonify(error="wrong password"), 401
-    return jsonify(token=issue_api_token(), expires_in=TOKEN_MAX_AGE), 200
+    secret, opened = issue_api_token()
+    audit("token", detail=f"API token {opened.short} issued")
+    return jsonify(token=secret, expires_in=int(opened.expires - opened.created)), 200
+
+
+@bp.post("/auth/logout")
+@login_required
+def logout() -> tuple[str, int]:
+    """Revoke the credential this request used (its Bearer token, or the session cookie)."""
+    found = admin_session()
+    audit("logout", detail="api")
+    if found is not None and found.kind is SessionKind.API:
+        services.sessions().revoke(bearer_token())
+    else:
+        log_out()
+    return "", 204
+
+
+@bp.post("/auth/logout-all")
+@login_required
+def logout_all() -> Response:
+    count = services.sessions().revoke_all()
+    audit("logout-all", detail=f"{count} sessions and tokens revoked")
+    return jsonify(revoked=count)
+
+
+@bp.get("/audit")
+@login_required
+def audit_entries() -> Response:
+    limit = int_arg("limit", 100, 1, AUDIT_MAX)
+    before = int_arg("before", 0, 0, 2**62)
+    entries = services.audit_log().entries(limit, before or None)
+    return jsonify(entries=[e.as_dict() for e in entries])
 
 
 # --- hosts -----------------------------------------------------------------------------------
 @bp.get("/hosts")
 @login_required
 def hosts() -> Response:
-    return jsonify(hosts=[host_dict(h) for h in services.store().hosts()])
+    store = services.store()
+    progress = store.progress()
+    return jsonify(hosts=[_with_progress(host_dict(h), progress.get(h.mac)) for h in store.hosts()])
 
 
-@bp.get("/hosts/<mac>")
+def _with_progress(d: dict[str, Any], progress: tuple[float, str] | None) -> dict[str, Any]:
+    """The latest progress the installer reported (0..1) and its step, or null and ""."""
+    d["progress"], d["step"] = progress if progress is not None else (None, "")
+    return d
+
+
+@bp.get("/hosts/<mac:mac>")
 @login_required
-def host(mac: str) -> Response:
+def host(mac: Mac) -> Response:
     store = services.store()
     h = store.host(mac)
-    after = request.args.get("after", "0")
-    if not after.isdigit():
-        raise ConfigError("after", "expected an event id (integer)")
-    events = [event_dict(e) for e in store.events(h.mac, after=int(after))]
+    events = [event_dict(e) for e in store.events(h.mac, after=int_arg("after", 0))]
     return jsonify(host=host_dict(h), events=events)
 
 
-@bp.put("/hosts/<mac>")
+def optional_name(data: dict[str, Any], key: str, make: type[str]) -> str | None:
+    """A name field: absent/null → None, "" → "" (clears it), else the typed name (400)."""
+    value = data.get(key)
+    if value is None or value == "":
+        return value
+    return make(value)
+
+
+@bp.put("/hosts/<mac:mac>")
 @login_required
-def assign(mac: str) -> Response:
+def assign(mac: Mac) -> Response:
     data = _body()
-    profile = _str(data, "profile")
-    hostname = _str(data, "hostname")
+    profile = optional_name(data, "profile", ProfileName)
+    hostname = optional_name(data, "hostname", HostName)
     if profile:
         services.profiles().get(profile)
     h = services.store().upsert_host(mac, profile=profile, hostname=hostname)
+    audit("host-assign", mac, f"profile={h.profile or '-'} hostname={h.hostname or '-'}")
     return jsonify(host=host_dict(h))
 
 
-@bp.delete("/hosts/<mac>")
+@bp.delete("/hosts/<mac:mac>")
 @login_required
-def delete(mac: str) -> tuple[str, int]:
+def delete(mac: Mac) -> tuple[str, int]:
     store = services.store()
     h = store.host(mac)
     store.delete_host(mac)
+    audit("host-delete", mac, h.hostname)
     host_decommissioned_safely(settings_of(current_app).data_dir, h.hostname, h.mac)
     return "", 204
 
 
-@bp.post("/hosts/<mac>/reinstall")
+@bp.post("/hosts/<mac:mac>/reinstall")
 @login_required
-def reinstall(mac: str) -> Response:
+def reinstall(mac: Mac) -> Response:
     wipe = _body().get("wipe", True)
     if not isinstance(wipe, bool):
         raise ConfigError("wipe", "expected true or false")
-    return jsonify(host=host_dict(services.store().request_reinstall(mac, wipe=wipe)))
+    h = services.store().request_reinstall(mac, wipe=wipe)
+    audit("host-reinstall", mac, f"wipe={wipe}")
+    return jsonify(host=host_dict(h))
 
 
-@bp.post("/hosts/<mac>/etc-merge-report")
-def etc_merge_report(mac: str) -> tuple[Response, int]:
+@bp.post("/hosts/<mac:mac>/etc-merge-report")
+@body_limit(MAX_BYTES)
+def etc_merge_report(mac: Mac) -> tuple[Response, int]:
     """From the host itself: its installer token as Bearer or ?token= (or an admin)."""
-    h = services.store().find_host(normalize_mac(mac))
+    h = services.store().find_host(mac)
     sent = bearer_token() or request.args.get("token", "")
-    if h is None or not sent or not hmac.compare_digest(h.token.encode(), sent.encode()):
+    if h is None or not sent or not hmac.compare_digest(h.token.encode(), _bytes(sent)):
         return jsonify(error="unknown host or wrong host token"), 401
-    if request.content_length is not None and request.content_length > MAX_BYTES:
-        return jsonify(error=f"report larger than {MAX_BYTES} bytes"), 413
     report = services.reports().add(h.mac, _body())
     return jsonify(id=report.id, applied=report.applied, pending=report.pending), 201
 
 
-@bp.get("/hosts/<mac>/etc-merge-reports")
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+@bp.get("/hosts/<mac:mac>/etc-merge-reports")
 @login_required
-def etc_merge_reports(mac: str) -> Response:
+def etc_merge_reports(mac: Mac) -> Response:
     h = services.store().host(mac)
     return jsonify(reports=[r.as_dict() for r in services.reports().for_host(h.mac)])
 
@@ -182,15 +241,15 @@ def profiles() -> Response:
     return jsonify(profiles=[profile_summary(p) for p in services.profiles()])
 
 
-@bp.get("/profiles/<name>")
+@bp.get("/profiles/<profile:name>")
 @login_required
-def profile(name: str) -> Response:
+def profile(name: ProfileName) -> Response:
     p = services.profiles().get(name)
     return Response(json.dumps(asdict(p), default=str), mimetype="application/json")
 
 
 # --- builds ----------------------------------------------------------------------------------
-def _known_profile(name: str) -> str:
+def _known_profile(name: ProfileName) -> ProfileName:
     services.profiles().path_of(name)  # NotFound for an unknown profile
     return name
 
@@ -203,31 +262,35 @@ def builds() -> Response:
     return jsonify(builds=[builder.view(data_dir, n).as_dict() for n in names])
 
 
-@bp.get("/builds/<profile>")
+@bp.get("/builds/<profile:profile>")
 @login_required
-def build(profile: str) -> Response:
+def build(profile: ProfileName) -> Response:
     data_dir = settings_of(current_app).data_dir
     d = builder.view(data_dir, _known_profile(profile)).as_dict()
     d["log_tail"] = builder.log_tail(data_dir, profile, 8192)
     return jsonify(d)
 
 
-@bp.post("/builds/<profile>/<action>")
+@bp.post("/builds/<profile:profile>/<action>")
 @login_required
-def build_action(profile: str, action: str) -> Response:
+def build_action(profile: ProfileName, action: str) -> Response:
     data_dir = settings_of(current_app).data_dir
     _known_profile(profile)
     if action not in BUILD_ACTIONS:
         abort(404)
     data = _body()
+    detail = ""
     if action == "trigger":
         builder.trigger(data_dir, profile)
     elif action == "resume":
         builder.resume(data_dir, profile)
     elif action == "hold":
-        builder.hold(data_dir, profile, _str(data, "reason") or "held by the admin")
+        detail = text_field(data, "reason", REASON_MAX) or "held by the admin"
+        builder.hold(data_dir, profile, detail)
     else:
-        builder.rollback(data_dir, profile, _str(data, "snapshot") or "")
+        wanted = optional_name(data, "snapshot", SnapshotId) or ""
+        detail = builder.rollback(data_dir, profile, wanted)
+    audit(f"build-{action}", profile, detail)
     return jsonify(builder.view(data_dir, profile).as_dict())
 
 
@@ -245,16 +308,16 @@ def orders() -> Response:
 def order_create() -> tuple[Response, int]:
     data = _body()
     o = create_order(
-        _str(data, "profile", required=True) or "",
-        _str(data, "kind", required=True) or "",
-        _str(data, "email") or "",
+        ProfileName(text_field(data, "profile", 256, required=True)),
+        text_field(data, "kind", 64, required=True),
+        text_field(data, "email", EMAIL_MAX + 1),
     )
     return jsonify(order_dict(o, etas(services.orders(), time.time()).get(o.id))), 201
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<order_id:order_id>")
 @login_required
-def order(order_id: int) -> Response:
+def order(order_id: OrderId) -> Response:
     queue = services.orders()
     o = queue.get(order_id)
     return jsonify(order_dict(o, etas(queue, time.time()).get(o.id)))

@@ -1,8 +1,9 @@
 """The installer's API (Bearer token = the host's token from the store).
 
-GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things
-                                    (image_url: the profile's system image, when it has one
-                                    that installs into a normal root)
+GET  /api/v1/hosts/<mac>/config     profile + hostname + settings + where to fetch things,
+                                    at the URL the installer reached the server by
+                                    (provision.server.urls); image_url: the profile's system
+                                    image, when it has one that installs into a normal root
 POST /api/v1/hosts/<mac>/events     {kind, step, message, progress, log_tail}; kind=start marks
                                     the host installing, finish installed (boot-once local
                                     boot) and registers it in DNS when DATA_DIR/dns.toml exists
@@ -15,6 +16,7 @@ GET  /api/v1/files/<profile>/<name> the profile's install files from DATA_DIR/in
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import re
@@ -25,21 +27,34 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from provision.errors import ConfigError, ProvisionError
+from provision.errors import ProvisionError
 from provision.hosts import EventKind, Host, HostState
 from provision.install.config import config_document
+from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
 from provision.server import services
-from provision.server.app import settings_of
+from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
+from provision.server.limits import (
+    EVENT_ADDRESSES_MAX,
+    EVENT_BODY_BYTES,
+    EVENT_LOG_TAIL_MAX,
+    EVENT_MESSAGE_MAX,
+    EVENT_STEP_MAX,
+    body_limit,
+    number_field,
+    text_field,
+)
 from provision.server.store import Store
+from provision.server.urls import unknown_address_message
+from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 EVENT_KINDS = ("start", "progress", "finish", "failure", "log")
 STAGE_NAMES = ("stage.tar.xz", "stage.tar.zst", "stage.tar.gz", "stage.tar")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def store_of(app: Flask) -> Store:
@@ -51,25 +66,23 @@ def _error(status: int, message: str) -> ResponseReturnValue:
     return jsonify({"error": message}), status
 
 
-def _authorized_host(mac: str) -> Host | ResponseReturnValue:
-    store = store_of(current_app)
-    try:
-        host = store.find_host(mac)
-    except ConfigError as exc:
-        return _error(400, str(exc))
+def _authorized_host(mac: Mac) -> Host | ResponseReturnValue:
+    host = store_of(current_app).find_host(mac)
     auth = request.headers.get("Authorization", "")
     token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
-    if host is None or not token or token != host.token:
+    sent = token.encode("utf-8", "surrogateescape")
+    if host is None or not token or not hmac.compare_digest(sent, host.token.encode()):
         return _error(401, "unknown host or bad token")
     return host
 
 
 def install_dir(data_dir: Path, profile: str) -> Path:
-    return data_dir / "install" / profile
+    """The profile's install stage and files (the builder publishes a stage root's stage)."""
+    return DataLayout(data_dir).install_dir(profile)
 
 
-@bp.get("/hosts/<mac>/config")
-def host_config(mac: str) -> ResponseReturnValue:
+@bp.get("/hosts/<mac:mac>/config")
+def host_config(mac: Mac) -> ResponseReturnValue:
     host = _authorized_host(mac)
     if not isinstance(host, Host):
         return host
@@ -80,7 +93,9 @@ def host_config(mac: str) -> ResponseReturnValue:
         profile = ProfileSet(settings.profiles_dir).get(host.profile)
     except ProvisionError as exc:
         return _error(409, str(exc))
-    base = settings.base_url.rstrip("/")
+    base = request_base_url()
+    if base is None:  # 421 Misdirected Request: never a loopback URL to a remote machine
+        return _error(421, unknown_address_message(request.host))
     files = install_dir(settings.data_dir, profile.name)
     stage = next((n for n in STAGE_NAMES if (files / n).is_file()), "")
     fpr_file = settings.data_dir / "keys" / "fingerprint"
@@ -115,37 +130,40 @@ def _repo_url(data_dir: Path, base: str, profile: str) -> str:
     return ""
 
 
-@bp.post("/hosts/<mac>/events")
-def host_event(mac: str) -> ResponseReturnValue:
+@bp.post("/hosts/<mac:mac>/events")
+@body_limit(EVENT_BODY_BYTES)
+def host_event(mac: Mac) -> ResponseReturnValue:
     host = _authorized_host(mac)
     if not isinstance(host, Host):
         return host
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or body.get("kind") not in EVENT_KINDS:
         return _error(400, f"expected a JSON object with kind in {', '.join(EVENT_KINDS)}")
-    progress = body.get("progress")
-    if progress is not None and not isinstance(progress, (int, float)):
-        return _error(400, "progress: expected a number")
-    fields = {k: body.get(k, "") for k in ("step", "message", "log_tail")}
-    if not all(isinstance(v, str) for v in fields.values()):
-        return _error(400, "step, message and log_tail must be strings")
+    progress = number_field(body, "progress", 0.0, 1.0)
+    step = text_field(body, "step", EVENT_STEP_MAX)
+    message = text_field(body, "message", EVENT_MESSAGE_MAX)
+    log_tail = text_field(body, "log_tail", EVENT_LOG_TAIL_MAX)
+    addresses = body.get("addresses", [])
+    if (
+        not isinstance(addresses, list)
+        or len(addresses) > EVENT_ADDRESSES_MAX
+        or not all(_is_ip(a) for a in addresses)
+    ):
+        return _error(400, f"addresses: expected a list of at most {EVENT_ADDRESSES_MAX} IPs")
     store = store_of(current_app)
     event = store.add_event(
         host.mac,
         EventKind(body["kind"]),
-        step=fields["step"],
-        message=fields["message"],
-        progress=None if progress is None else float(progress),
-        log_tail=fields["log_tail"],
+        step=step,
+        message=message,
+        progress=progress,
+        log_tail=log_tail,
     )
     new_state = {
         "start": HostState.INSTALLING,
         "finish": HostState.INSTALLED,
         "failure": HostState.FAILED,
     }.get(body["kind"])
-    addresses = body.get("addresses", [])
-    if not isinstance(addresses, list) or not all(_is_ip(a) for a in addresses):
-        return _error(400, "addresses: expected a list of IP addresses")
     if new_state is not None:
         store.set_state(host.mac, new_state, ip=request.remote_addr or None)
     if body["kind"] == "finish":
@@ -158,11 +176,13 @@ def host_event(mac: str) -> ResponseReturnValue:
 
 
 def _is_ip(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > 64:
+        return False
     try:
-        ipaddress.ip_address(str(value))
+        ipaddress.ip_address(value)
     except ValueError:
         return False
-    return isinstance(value, str)
+    return True
 
 
 def register_in_dns(data_dir: Path, host: Host, addresses: list[str]) -> threading.Thread | None:
@@ -187,9 +207,9 @@ def register_in_dns(data_dir: Path, host: Host, addresses: list[str]) -> threadi
     return worker
 
 
-@bp.get("/files/<profile>/<name>")
-def install_file(profile: str, name: str) -> ResponseReturnValue:
-    if not _NAME_RE.match(profile) or not _NAME_RE.match(name):
+@bp.get("/files/<profile:profile>/<name>")
+def install_file(profile: ProfileName, name: str) -> ResponseReturnValue:
+    if not _NAME_RE.match(name):
         abort(404)
     directory = install_dir(settings_of(current_app).data_dir, profile)
     if not (directory / name).is_file():

@@ -1,32 +1,30 @@
-"""Admin login and logout (session cookie), and what every template gets (csrf_token, admin)."""
+"""Admin login and logout (server-side sessions), "log out everywhere", the audit log page, and
+what every template gets (csrf_token, is_admin)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request
-from flask.sansio.blueprints import BlueprintSetupState
+from flask import Blueprint, flash, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from provision.server.app import settings_of
+from provision.server import services
 from provision.server.auth import (
+    attempt_login,
+    audit,
     check_csrf,
     csrf_token,
     is_admin,
     log_in,
     log_out,
-    password_ok,
+    login_required,
     safe_next,
 )
+from provision.server.limits import LOGIN_BODY_BYTES, body_limit, int_arg
 
 bp = Blueprint("auth", __name__)
-
-
-@bp.record_once
-def _cookie_settings(state: BlueprintSetupState) -> None:
-    # Lax: the session cookie is not sent on cross-site POSTs (CSRF tokens are the main guard).
-    state.app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    state.app.config["SESSION_COOKIE_HTTPONLY"] = True
+AUDIT_PAGE = 100
 
 
 @bp.app_context_processor
@@ -35,25 +33,52 @@ def _template_globals() -> dict[str, Any]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response | tuple[str, int]:
+@body_limit(LOGIN_BODY_BYTES)
+def login() -> ResponseReturnValue:
     target = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("login.html", next=target)
     check_csrf()
-    stored = settings_of(current_app).admin_password_hash
-    if not stored:
+    outcome = attempt_login(request.form.get("password", ""), "web")
+    if outcome.no_password:
         flash("No admin password is set: run `provision admin-password` on the server.")
         return render_template("login.html", next=target), 401
-    if not password_ok(stored, request.form.get("password", "")):
-        current_app.logger.warning("failed admin login from %s", request.remote_addr)
+    if outcome.retry_after:
+        flash(f"Too many failed logins: try again in {outcome.retry_after} s.")
+        page = render_template("login.html", next=target)
+        return page, 429, {"Retry-After": str(outcome.retry_after)}
+    if not outcome.ok:
         flash("Wrong password.")
         return render_template("login.html", next=target), 401
     log_in()
+    audit("login", detail="web")
     return redirect(target)
 
 
 @bp.post("/logout")
 def logout() -> Response:
     check_csrf()
+    if is_admin():
+        audit("logout", detail="web")
     log_out()
     return redirect("/login")
+
+
+@bp.post("/logout-all")
+@login_required
+def logout_all() -> Response:
+    """Revoke every admin session and API token, this one included."""
+    count = services.sessions().revoke_all()
+    audit("logout-all", detail=f"{count} sessions and tokens revoked")
+    log_out()
+    flash(f"Logged out everywhere: {count} sessions and tokens revoked.")
+    return redirect("/login")
+
+
+@bp.get("/audit")
+@login_required
+def audit_page() -> str:
+    before = int_arg("before", 0, 0, 2**62)
+    entries = services.audit_log().entries(AUDIT_PAGE, before or None)
+    older = entries[-1].id if len(entries) == AUDIT_PAGE else 0
+    return render_template("audit.html", entries=entries, older=older)

@@ -11,29 +11,26 @@ per request, so a flip is visible at once and a response never mixes two snapsho
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_file
 
 from provision.errors import ProvisionError
+from provision.names import ProfileName, SnapshotId
 from provision.server.app import settings_of
 from provision.signing import export_public_key, load_key
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.read import current_snapshot
 
 bp = Blueprint("binhost", __name__)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def _data_dir() -> Path:
     return settings_of(current_app).data_dir
 
 
-def _snapshot(profile: str, snapshot_id: str = "") -> Path:
-    if not NAME.match(profile) or (snapshot_id and not NAME.match(snapshot_id)):
-        abort(404)
-    if snapshot_id:
+def _snapshot(profile: ProfileName, snapshot_id: SnapshotId | None = None) -> Path:
+    if snapshot_id is not None:
         snap = DataLayout(_data_dir()).snapshots(profile) / snapshot_id
         if not (snap / "meta.json").is_file():
             abort(404)
@@ -44,11 +41,15 @@ def _snapshot(profile: str, snapshot_id: str = "") -> Path:
     return cur
 
 
-def _send(snap: Path, path: Path, mimetype: str | None = None) -> Response:
-    # Resolve inside the snapshot only (no .., no symlinks out).
-    base = snap.resolve()
-    target = path.resolve()
-    if not target.is_relative_to(base) or not target.is_file():
+def _send(snap: Path, directory: Path, relative: str, mimetype: str | None = None) -> Response:
+    """A file of `directory` (inside the snapshot): confined to that directory, symlinks
+    resolved; anything else (outside, missing, not a file, unreadable name) is 404."""
+    try:
+        base = directory.resolve()
+        target = (directory / relative).resolve()
+        if not target.is_relative_to(base) or not target.is_file():
+            abort(404)
+    except (OSError, ValueError):  # a name the file system refuses (too long, NUL)
         abort(404)
     resp = send_file(target, mimetype=mimetype or "application/octet-stream", conditional=True)
     resp.headers["X-Provision-Snapshot"] = snap.name
@@ -56,17 +57,21 @@ def _send(snap: Path, path: Path, mimetype: str | None = None) -> Response:
     return resp
 
 
-@bp.get("/binhost/<profile>/<path:path>")
-def binhost_file(profile: str, path: str) -> Response:
+@bp.get("/binhost/<profile:profile>/<relpath:path>")
+def binhost_file(profile: ProfileName, path: str) -> Response:
     snap = _snapshot(profile)
     mimetype = "text/plain" if path == "Packages" else None
-    return _send(snap, snap / "binhost" / path, mimetype)
+    return _send(snap, snap / "binhost", path, mimetype)
 
 
-@bp.get("/repo/<profile>/<name>.tar.gz")
-def repo_tarball(profile: str, name: str) -> Response:
-    snap = _snapshot(profile, "" if name == "snapshot" else name)
-    return _send(snap, snap / "repo.tar.gz", "application/gzip")
+@bp.get("/repo/<profile:profile>/<name>.tar.gz")
+def repo_tarball(profile: ProfileName, name: str) -> Response:
+    try:
+        wanted = None if name == "snapshot" else SnapshotId(name)
+    except ProvisionError:
+        abort(404)
+    snap = _snapshot(profile, wanted)
+    return _send(snap, snap, "repo.tar.gz", "application/gzip")
 
 
 @bp.get("/key.asc")
@@ -81,11 +86,15 @@ def public_key() -> Response:
 IMAGE_FILES = ("system.tar.zst", "system.tar.zst.manifest", "system.tar.zst.manifest.asc")
 
 
-@bp.get("/image/<profile>/<snapshot>/<name>")
-def image_file(profile: str, snapshot: str, name: str) -> Response:
+@bp.get("/image/<profile:profile>/<snapshot>/<name>")
+def image_file(profile: ProfileName, snapshot: str, name: str) -> Response:
     """The system image of a snapshot ("current" or an id): installers read the manifest from
     current, then pin the image to the snapshot the X-Provision-Snapshot header names."""
     if name not in IMAGE_FILES:
         abort(404)
-    snap = _snapshot(profile, "" if snapshot == "current" else snapshot)
-    return _send(snap, snap / "image" / name)
+    try:
+        wanted = None if snapshot == "current" else SnapshotId(snapshot)
+    except ProvisionError:
+        abort(404)
+    snap = _snapshot(profile, wanted)
+    return _send(snap, snap / "image", name)

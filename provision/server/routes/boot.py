@@ -3,7 +3,7 @@
 GET /boot/boot.ipxe           the chain script DHCP hands to iPXE (→ /boot/${mac}.ipxe)
 GET /boot/<mac>.ipxe          per host (pxe.ipxe.script_for); an unknown MAC is registered as a
                               new host and gets the profile menu; ?profile=NAME (from the menu)
-                              sets the profile of a host that has none
+                              sets the profile of a host that has none; not a MAC: 404
 GET /boot/live/vmlinuz        DATA_DIR/live/vmlinuz
 GET /boot/live/initrd.img     DATA_DIR/live/initrd.img
 """
@@ -16,11 +16,12 @@ from contextlib import closing
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from provision.errors import ConfigError
-from provision.names import normalize_mac
+from provision.names import Mac
 from provision.profiles import ProfileSet
 from provision.pxe import ipxe
-from provision.server.app import settings_of
+from provision.server.app import request_base_url, settings_of
 from provision.server.store import Store
+from provision.server.urls import unknown_address_message
 
 bp = Blueprint("boot", __name__)
 log = logging.getLogger("provision.boot")
@@ -34,18 +35,29 @@ def _script(text: str, status: int = 200) -> Response:
     return resp
 
 
+def _unknown_address() -> Response:
+    # 421 Misdirected Request: never a loopback URL to a machine that is not on loopback
+    message = unknown_address_message(request.host)
+    log.warning("boot: %s from %s", message, request.remote_addr)
+    return _script(f"#!ipxe\necho provision: {message}\nexit 1\n", 421)
+
+
 @bp.get("/boot/boot.ipxe")
 def chain() -> Response:
-    return _script(ipxe.chain_script(settings_of(current_app).base_url))
+    base = request_base_url()
+    return _unknown_address() if base is None else _script(ipxe.chain_script(base))
 
 
 @bp.get("/boot/<name>.ipxe")
 def host_script(name: str) -> Response:
     settings = settings_of(current_app)
     try:
-        mac = normalize_mac(name)
-    except ConfigError as exc:
-        return _script(f"#!ipxe\necho provision: {exc.message}\nexit 1\n", 400)
+        mac = Mac(name)
+    except ConfigError:  # a path that names no host: 404 (the body is for people with curl)
+        return _script("#!ipxe\necho provision: that is not a MAC address\nexit 1\n", 404)
+    base = request_base_url()
+    if base is None:
+        return _unknown_address()
     profiles = ProfileSet(settings.profiles_dir).names()
     chosen = request.args.get("profile", "")
     with closing(Store.in_data_dir(settings.data_dir)) as store:
@@ -57,7 +69,7 @@ def host_script(name: str) -> Response:
             host = store.upsert_host(mac, profile=chosen)
             log.info("boot: host %s chose profile %s at its console", mac, chosen)
     log.info("boot: %s → %s", mac, _kind(host.boot_local, host.profile in profiles))
-    return _script(ipxe.script_for(host, profiles, settings.base_url))
+    return _script(ipxe.script_for(host, profiles, base))
 
 
 def _kind(boot_local: bool, has_profile: bool) -> str:

@@ -16,42 +16,49 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from provision.dns.hooks import host_decommissioned_safely
-from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.errors import ProvisionError
 from provision.hosts import Host
-from provision.names import normalize_mac
+from provision.names import Mac, ProfileName
 from provision.server import services
 from provision.server.app import settings_of
-from provision.server.auth import login_required
+from provision.server.auth import audit, login_required
 
 bp = Blueprint("hosts", __name__)
 
 
-def _host_or_404(mac: str) -> Host:
-    try:
-        found = services.store().find_host(mac)
-    except ConfigError:
-        abort(404)
+def _host_or_404(mac: Mac) -> Host:
+    found = services.store().find_host(mac)
     if found is None:
         abort(404)
     return found
 
 
+def _form_name(field: str) -> str:
+    """A name from a form field, blanks around it dropped (a typed constructor checks it)."""
+    return request.form.get(field, "").strip()
+
+
 @bp.get("/hosts")
 @login_required
 def hosts() -> str:
+    store = services.store()
     return render_template(
-        "hosts.html", hosts=services.store().hosts(), profiles=services.profiles().names()
+        "hosts.html",
+        hosts=store.hosts(),
+        progress=store.progress(),
+        profiles=services.profiles().names(),
     )
 
 
-@bp.get("/hosts/<mac>")
+@bp.get("/hosts/<mac:mac>")
 @login_required
-def host(mac: str) -> str:
+def host(mac: Mac) -> str:
     h = _host_or_404(mac)
     return render_template(
         "host.html",
         host=h,
         events=services.store().events(h.mac),
+        progress=services.store().progress().get(h.mac),
         reports=services.reports().for_host(h.mac),
         profiles=services.profiles().names(),
     )
@@ -60,57 +67,57 @@ def host(mac: str) -> str:
 @bp.post("/hosts")
 @login_required
 def add() -> Response:
-    mac = request.form.get("mac", "")
     try:
-        profile = request.form.get("profile", "")
+        mac = Mac(_form_name("mac"))
+        profile = _form_name("profile")
         if profile:
-            services.profiles().get(profile)
+            services.profiles().get(ProfileName(profile))
         h = services.store().upsert_host(
-            mac,
-            profile=profile or None,
-            hostname=request.form.get("hostname", "").strip().lower() or None,
+            mac, profile=profile or None, hostname=_form_name("hostname").lower() or None
         )
     except ProvisionError as exc:
         flash(str(exc))
         return redirect(url_for("hosts.hosts"))
+    audit("host-add", h.mac, f"profile={h.profile or '-'} hostname={h.hostname or '-'}")
     flash(f"{h.mac}: profile {h.profile or '(none)'}")
     return redirect(url_for("hosts.host", mac=h.mac))
 
 
-@bp.post("/hosts/<mac>/assign")
+@bp.post("/hosts/<mac:mac>/assign")
 @login_required
-def assign(mac: str) -> Response:
+def assign(mac: Mac) -> Response:
     h = _host_or_404(mac)
     try:
-        profile = request.form.get("profile", "")
+        profile = ProfileName(_form_name("profile"))
         services.profiles().get(profile)
         hostname = request.form.get("hostname")
-        services.store().upsert_host(
+        h = services.store().upsert_host(
             h.mac, profile=profile, hostname=hostname.strip().lower() if hostname else None
         )
+        audit("host-assign", h.mac, f"profile={h.profile} hostname={h.hostname or '-'}")
         flash(f"{h.mac} now uses profile {profile}.")
     except ProvisionError as exc:
         flash(str(exc))
     return redirect(url_for("hosts.host", mac=h.mac))
 
 
-@bp.post("/hosts/<mac>/reinstall")
+@bp.post("/hosts/<mac:mac>/reinstall")
 @login_required
-def reinstall(mac: str) -> Response:
+def reinstall(mac: Mac) -> Response:
     h = _host_or_404(mac)
-    services.store().request_reinstall(h.mac, wipe=request.form.get("wipe", "1") == "1")
+    wipe = request.form.get("wipe", "1") == "1"
+    services.store().request_reinstall(h.mac, wipe=wipe)
+    audit("host-reinstall", h.mac, f"wipe={wipe}")
     flash(f"{h.mac} will reinstall at its next network boot.")
     return redirect(url_for("hosts.host", mac=h.mac))
 
 
-@bp.post("/hosts/<mac>/delete")
+@bp.post("/hosts/<mac:mac>/delete")
 @login_required
-def delete(mac: str) -> Response:
+def delete(mac: Mac) -> Response:
     h = _host_or_404(mac)
-    try:
-        services.store().delete_host(normalize_mac(mac))
-    except (ConfigError, NotFound):
-        abort(404)
+    services.store().delete_host(h.mac)
+    audit("host-delete", h.mac, h.hostname)
     host_decommissioned_safely(settings_of(current_app).data_dir, h.hostname, h.mac)
-    flash(f"{mac} forgotten.")
+    flash(f"{h.mac} forgotten.")
     return redirect(url_for("hosts.hosts"))

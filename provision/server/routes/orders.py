@@ -4,6 +4,7 @@ without a login; fetching it records the fetch (unfetched images expire sooner).
 
 from __future__ import annotations
 
+import hmac
 import time
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from provision.errors import ProvisionError
+from provision.names import OrderId, ProfileName
 from provision.server import services
 from provision.server.app import settings_of
-from provision.server.auth import login_required
+from provision.server.auth import audit, login_required
 from provision.server.images import images_dir, iso_maker_available
 from provision.server.orders import KINDS, Order, OrderState, etas
 
@@ -32,8 +34,10 @@ bp = Blueprint("orders", __name__)
 
 def create_order(profile: str, kind: str, email: str) -> Order:
     """Validate and queue an order, and wake the worker (shared with the JSON API)."""
-    services.profiles().get(profile)
-    order = services.orders().create(profile, kind, email)
+    name = ProfileName(profile)
+    services.profiles().get(name)
+    order = services.orders().create(name, kind, email.strip())
+    audit("order-create", str(order.id), f"{order.kind} of {order.profile}")
     worker = services.worker()
     if worker is not None:
         worker.wake()
@@ -72,9 +76,9 @@ def order() -> Response:
     return redirect(url_for("orders.order_page", order_id=o.id))
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<order_id:order_id>")
 @login_required
-def order_page(order_id: int) -> str:
+def order_page(order_id: OrderId) -> str:
     queue = services.orders()
     o = queue.find(order_id)
     if o is None:
@@ -82,8 +86,8 @@ def order_page(order_id: int) -> str:
     return render_template("order.html", o=o, eta=etas(queue, time.time()).get(o.id))
 
 
-@bp.get("/images/<int:order_id>/<token>")
-def download(order_id: int, token: str) -> Response:
+@bp.get("/images/<order_id:order_id>/<token:token>")
+def download(order_id: OrderId, token: str) -> Response:
     queue = services.orders()
     o = queue.find(order_id)
     if o is None or not _same(o.token, token) or o.state is not OrderState.READY or not o.path:
@@ -98,6 +102,4 @@ def download(order_id: int, token: str) -> Response:
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a.encode(), b.encode())

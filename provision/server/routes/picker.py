@@ -4,18 +4,21 @@ a profile for a MAC address or a known host name, after seeing what each profile
 Anonymous use is allowed for what a booting host needs — choosing a profile for a host that is
 new or not yet assigned — and nothing more: changing the profile of a host that is installed,
 installing, or already assigned takes an admin login.  Every POST carries the CSRF token.
+
+An anonymous answer never names a MAC address the request did not give: a host chosen by its
+name is answered by its name (its MAC would open its boot script, and with it its token).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask.typing import ResponseReturnValue
 
 from provision.errors import ProvisionError
 from provision.hosts import HostState
-from provision.names import normalize_mac
+from provision.names import HOSTNAME_MAX, HostName, Mac, ProfileName
 from provision.server import services
-from provision.server.auth import check_csrf, is_admin
+from provision.server.auth import audit, check_csrf, is_admin
 from provision.server.images import profile_summary
 from provision.server.store import Store
 
@@ -28,23 +31,23 @@ def _summaries() -> list[dict[str, object]]:
 
 @bp.get("/picker")
 def pick() -> str:
-    mac = request.args.get("mac", "")
     return render_template(
         "picker.html",
         profiles=_summaries(),
-        mac=mac,
-        hostname=request.args.get("hostname", ""),
-        chosen=request.args.get("profile", ""),
+        mac=request.args.get("mac", "")[:32],
+        hostname=request.args.get("hostname", "")[:HOSTNAME_MAX],
+        chosen=request.args.get("profile", "")[:64],
     )
 
 
-def _resolve_mac(store: Store, mac: str, hostname: str) -> str:
+def _resolve_mac(store: Store, mac: str, hostname: str) -> Mac:
     if mac:
-        return normalize_mac(mac)
+        return Mac(mac)
+    name = HostName(hostname)
     for host in store.hosts():
-        if hostname and host.hostname == hostname:
-            return host.mac
-    raise ProvisionError(f"no host is named {hostname!r}: give its MAC address")
+        if host.hostname == name:
+            return Mac(host.mac)
+    raise ProvisionError(f"no host is named {name!r}: give its MAC address")
 
 
 def may_assign_anonymously(state: HostState, profile: str, boot_local: bool) -> bool:
@@ -53,28 +56,32 @@ def may_assign_anonymously(state: HostState, profile: str, boot_local: bool) -> 
 
 
 @bp.post("/picker")
-def assign() -> Response | tuple[str, int]:
+def assign() -> ResponseReturnValue:
     check_csrf()
-    mac = request.form.get("mac", "").strip()
+    given_mac = request.form.get("mac", "").strip()
     hostname = request.form.get("hostname", "").strip().lower()
     profile = request.form.get("profile", "")
+    admin = is_admin()
+    # how this answer may name the host: the MAC only if the request gave it (or an admin asks)
+    shown = given_mac or hostname
     store = services.store()
     try:
-        if not mac and not hostname:
+        if not given_mac and not hostname:
             raise ProvisionError("give the host's MAC address (or the name of a known host)")
-        services.profiles().get(profile)  # NotFound names the known profiles
-        mac = _resolve_mac(store, mac, hostname)
+        services.profiles().get(ProfileName(profile))  # NotFound names the known profiles
+        mac = _resolve_mac(store, given_mac, hostname)
+        shown = mac if (given_mac or admin) else hostname
         existing = store.find_host(mac)
         if (
             existing is not None
-            and not is_admin()
+            and not admin
             and not may_assign_anonymously(existing.state, existing.profile, existing.boot_local)
         ):
             return (
                 render_template(
                     "message.html",
                     title="Admin login needed",
-                    message=f"{mac} already has a profile or is installed; "
+                    message=f"{shown} already has a profile or is installed; "
                     "an admin must change it.",
                 ),
                 403,
@@ -82,8 +89,10 @@ def assign() -> Response | tuple[str, int]:
         host = store.upsert_host(mac, profile=profile, hostname=hostname or None)
     except ProvisionError as exc:
         flash(str(exc))
-        return redirect(url_for("picker.pick", mac=mac, hostname=hostname, profile=profile))
-    flash(f"{host.mac} will install {host.profile} at its next network boot.")
-    if is_admin():
+        return redirect(url_for("picker.pick", mac=given_mac, hostname=hostname, profile=profile))
+    if admin:
+        audit("picker-assign", host.mac, f"profile={host.profile}")
+    flash(f"{shown} will install {host.profile} at its next network boot.")
+    if admin:
         return redirect(url_for("hosts.host", mac=host.mac))
-    return redirect(url_for("picker.pick", mac=host.mac, profile=host.profile))
+    return redirect(url_for("picker.pick", mac=given_mac and host.mac, profile=host.profile))

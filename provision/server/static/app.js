@@ -72,12 +72,49 @@
             }
             list.appendChild(li);
             list.setAttribute("data-after", String(ev.id));
+            if (ev.progress !== null) {
+              document.querySelectorAll('[data-bind="host-progress"]').forEach(function (bar) {
+                bar.value = ev.progress;
+              });
+              document.querySelectorAll('[data-bind="host-step"]').forEach(function (n) {
+                n.textContent = Math.round(ev.progress * 100) + "% · " + (ev.step || "");
+              });
+            }
           });
           const none = document.getElementById("no-events");
           if (none && data.events.length) none.remove();
         }
       } catch (e) { /* try again */ }
       setTimeout(tick, 1500);
+    }
+    tick();
+  });
+  // <table data-hosts-poll="/api/v1/hosts"> with <tr data-mac>: states and install progress
+  // follow the hosts as they boot; a host that appears reloads the list.
+  document.querySelectorAll("table[data-hosts-poll]").forEach(function (table) {
+    const url = table.getAttribute("data-hosts-poll");
+    async function tick() {
+      try {
+        const r = await fetch(url, { headers: { Accept: "application/json" } });
+        if (r.ok) {
+          const data = await r.json();
+          for (const h of data.hosts) {
+            const row = table.querySelector('tr[data-mac="' + h.mac + '"]');
+            if (!row) { location.reload(); return; }
+            row.querySelectorAll('[data-bind="host-state"]').forEach(function (n) {
+              n.textContent = h.state;
+              n.className = "state state-" + h.state;
+            });
+            row.querySelectorAll('[data-bind="host-progress"]').forEach(function (bar) {
+              bar.value = h.progress === null ? 0 : h.progress;
+            });
+            row.querySelectorAll('[data-bind="host-step"]').forEach(function (n) {
+              n.textContent = h.step || "";
+            });
+          }
+        }
+      } catch (e) { /* try again */ }
+      setTimeout(tick, 2000);
     }
     tick();
   });
