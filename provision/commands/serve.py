@@ -106,7 +106,7 @@ def start_builder(settings: ServerSettings) -> Stop | None:
     return None  # a pass in flight is not interrupted: the state machine recovers on restart
 
 
-def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
+def start_tftp(settings: ServerSettings, listen: str, app: Flask | None = None) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
@@ -115,9 +115,14 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
             "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
         )
     from provision.pxe.tftp import TftpServer
+    from provision.server import tftpboot
 
     host, port = split_listen(listen)
-    server = TftpServer(settings.data_dir / "tftp")
+    server = TftpServer(
+        settings.data_dir / "tftp",
+        dynamic=tftpboot.dynamic(settings),  # GRUB's per-host configs, the live files
+        on_fetch=tftpboot.on_fetch(services.sightings(app)) if app is not None else None,
+    )
     addr = server.start(host, port)
     print(
         f"provision: tftp on {addr[0]}:{addr[1]} serving {settings.data_dir / 'tftp'}", flush=True
@@ -232,7 +237,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print("provision: no admin password set: run `provision admin-password`", flush=True)
     try:
         for stop in (
-            start_tftp(settings, args.tftp),
+            start_tftp(settings, args.tftp, app),
             start_dnsmasq(settings, args.dnsmasq),
             start_dns_retry(settings),
             None if args.no_build else start_builder(settings),

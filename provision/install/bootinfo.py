@@ -170,12 +170,15 @@ def cd_with_medium(sys_block: Path = Path("/sys/block")) -> bool:
     return False
 
 
-def detect(
-    cmdline_hint: str, efivars: Path = EFIVARS, efi: Path = Path("/sys/firmware/efi")
-) -> BootInfo:
-    """How the running system booted (never raises: unknown parts stay unknown)."""
-    if not efi.is_dir():
-        return from_cmdline(cmdline_hint, cd_with_medium())
+def boot_hint(cmdline: dict[str, str]) -> str:
+    """What the boot menu said: provision.boot= (iPXE, GRUB over TFTP), else an install
+    medium's provision.config= (its menus), else nothing."""
+    if cmdline.get("boot"):
+        return cmdline["boot"]
+    return BootPath.ISO.value if cmdline.get("config") else ""
+
+
+def _uefi(efivars: Path) -> BootInfo:
     current = _read(efivars / f"BootCurrent-{EFI_GLOBAL}")
     secure = _read(efivars / f"SecureBoot-{EFI_GLOBAL}")
     try:
@@ -188,3 +191,14 @@ def detect(
         return from_uefi(current, option, secure)
     except ValueError as exc:
         return BootInfo(BootPath.UNKNOWN, "uefi", None, f"unreadable: {exc}"[:120])
+
+
+def detect(hint: str, efivars: Path = EFIVARS, efi: Path = Path("/sys/firmware/efi")) -> BootInfo:
+    """How the running system booted (never raises: unknown parts stay unknown)."""
+    if not efi.is_dir():
+        return from_cmdline(hint, cd_with_medium())
+    info = _uefi(efivars)
+    if info.path in (BootPath.UNKNOWN, BootPath.DISK) and hint in ("iso", "usb"):
+        path = BootPath.ISO if cd_with_medium() else BootPath.USB
+        return BootInfo(path, info.firmware, info.secure_boot, info.detail)
+    return info

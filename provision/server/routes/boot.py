@@ -3,7 +3,9 @@
 GET /boot/boot.ipxe           the chain script DHCP hands to iPXE (→ /boot/${mac}.ipxe)
 GET /boot/<mac>.ipxe          per host (pxe.ipxe.script_for); an unknown MAC is registered as a
                               new host and gets the profile menu; ?profile=NAME (from the menu)
-                              sets the profile of a host that has none; not a MAC: 404
+                              sets the profile of a host that has none; not a MAC: 404; the
+                              boot path (PXE or UEFI HTTP boot: provision.server.bootpaths) is
+                              recorded and the menu shows it
 GET /boot/live/vmlinuz        DATA_DIR/live/vmlinuz
 GET /boot/live/initrd.img     DATA_DIR/live/initrd.img
 """
@@ -19,6 +21,7 @@ from provision.errors import ConfigError
 from provision.names import Mac
 from provision.profiles import ProfileSet
 from provision.pxe import ipxe
+from provision.server import bootpaths, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.store import Store
 from provision.server.urls import unknown_address_message
@@ -68,8 +71,10 @@ def host_script(name: str) -> Response:
         if chosen and chosen in profiles and not host.profile and not host.boot_local:
             host = store.upsert_host(mac, profile=chosen)
             log.info("boot: host %s chose profile %s at its console", mac, chosen)
+        booted = bootpaths.network_boot(services.sightings(), request.remote_addr or "")
+        bootpaths.record(store, mac, booted)
     log.info("boot: %s → %s", mac, _kind(host.boot_local, host.profile in profiles))
-    return _script(ipxe.script_for(host, profiles, base))
+    return _script(ipxe.script_for(host, profiles, base, booted=booted.summary()))
 
 
 def _kind(boot_local: bool, has_profile: bool) -> str:
