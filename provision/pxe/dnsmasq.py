@@ -236,8 +236,13 @@ class ResponderSettings:
         if not _IFACE.match(self.interface):
             raise ConfigError("interface", f"{self.interface!r} is not an interface name")
         _address("server_ip", self.server_ip)
-        if not _URL.match(self.url) or not self.url.startswith("http://") or len(self.url) > 255:
+        url = self.url_for("00:00:00:00:00:00")
+        if not _URL.match(url) or not url.startswith("http://") or len(url) > 255:
             raise ConfigError("url", f"{self.url!r} is not an http:// URL (at most 255 bytes)")
+
+    def url_for(self, mac: str) -> str:
+        """The URL for one client: {mac} in the URL becomes its MAC (aa-bb-cc-dd-ee-ff)."""
+        return self.url.replace("{mac}", mac.replace(":", "-"))
 
 
 def responder_settings(cfg: DhcpConfig) -> ResponderSettings | None:
@@ -245,7 +250,10 @@ def responder_settings(cfg: DhcpConfig) -> ResponderSettings | None:
     it all)."""
     if cfg.mode is not Mode.PROXY or cfg.http_boot is HttpBoot.OFF:
         return None
-    return ResponderSettings(cfg.interface, cfg.server_ip, http_boot_url(cfg))
+    url = http_boot_url(cfg)
+    if cfg.http_boot is HttpBoot.ISO:  # the per-host ISO: the responder knows the MAC
+        url = cfg.base_url.rstrip("/") + "/boot/http/{mac}/live.iso"
+    return ResponderSettings(cfg.interface, cfg.server_ip, url)
 
 
 def load_responder_settings(data_dir: Path) -> ResponderSettings | None:

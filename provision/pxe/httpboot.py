@@ -270,7 +270,8 @@ class Responder:
             return None
         if not offer_for(req, self.arches) or not self.limiter.allow(req.mac, now):
             return None
-        return build_offer(req, self.settings.server_ip, self.settings.url), reply_address(req)
+        url = self.settings.url_for(req.mac)
+        return build_offer(req, self.settings.server_ip, url), reply_address(req)
 
     def _loop(self) -> None:
         sock = self._sock
@@ -294,7 +295,7 @@ class Responder:
                 continue
             self.answered += 1
             req = parse_request(data)
-            log.info("httpboot: offered %s to %s", self.settings.url, req.mac)
+            log.info("httpboot: offered %s to %s", self.settings.url_for(req.mac), req.mac)
             if self.on_answer is not None:
                 self.on_answer(req)
 
