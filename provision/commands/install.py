@@ -14,8 +14,8 @@ from provision.commands import Context
 from provision.dns.discover import load_resolver_config, locate_server
 from provision.dns.resolvconf import RESOLV_CONF
 from provision.errors import ConfigError, InstallError
+from provision.install import bootinfo, steps
 from provision.install import disks as disklib
-from provision.install import steps
 from provision.install.config import InstallConfig, config_document, parse_atoms, parse_config
 from provision.install.events import Events
 from provision.install.fetch import get_json
@@ -132,6 +132,10 @@ def cmd_install(ctx: Context, args: argparse.Namespace) -> int:
         unmount=not args.no_unmount,
     )
     cmdline = parse_cmdline(args.cmdline.read_text()) if args.cmdline.is_file() else {}
+    if not args.dry_run and not args.profile:
+        # how this machine booted (the firmware's record), with the install's events
+        booted = bootinfo.detect(bootinfo.boot_hint(cmdline))
+        events.emit("boot", booted.path.value, booted.message())
     chosen = args.steps or cmdline.get("steps", "")
     names = [n.strip() for n in chosen.split(",") if n.strip()] or list(steps.ORDER)
     unknown = [n for n in names if n not in steps.ORDER]

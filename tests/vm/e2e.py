@@ -38,6 +38,7 @@ from provision.snapshots.read import current_snapshot
 from tests.conftest import PROFILES
 from tests.integration.build_fixtures import CACHE, make_stage_tarball, provision
 from tests.integration.install_fixtures import publish_stage
+from tests.vm.firmware import http_boot_first, ovmf
 from tests.vm.netns import OVMF_CODE, OVMF_VARS, SERVER_IP, Daemon, Lab
 
 PROFILE = "vm-amd64"
@@ -65,28 +66,34 @@ class Timings:
     stage: float
 
 
-def prepare_data(data: Path) -> Timings:
-    """The demo data dir for vm-amd64, made by the real commands (stage root build)."""
+def prepare_data(
+    data: Path, profiles: tuple[str, ...] = (PROFILE,), http_boot: str = "ipxe"
+) -> Timings:
+    """The demo data dir for vm-amd64 (and other profiles), made by the real commands (stage
+    root builds); the lab's DHCP answers UEFI HTTP boot clients with `http_boot`."""
     data.mkdir(parents=True)
     stage = make_stage_tarball()
     (data / "build.toml").write_text(BUILD_TOML.format(stage=stage))
     (data / "server.toml").write_text(f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n')
     t0 = time.monotonic()
-    provision(data, "build", PROFILE)
-    assert current_snapshot(data, PROFILE) is not None, "the vm-amd64 build published nothing"
+    provision(data, "build", *profiles)
+    for profile in profiles:
+        assert current_snapshot(data, profile) is not None, f"the {profile} build published nothing"
     t1 = time.monotonic()
     build_live(LiveSpec(out_dir=data / "live", cache=CACHE))
     t2 = time.monotonic()
     key = load_key(DataLayout(data).keys)
     named = data.parent / "stage.tar.zst"  # the server serves stage.tar.{xz,zst,gz}
     named.symlink_to(stage)
-    publish_stage(data, PROFILE, named, key.sign_home)
+    for profile in profiles:
+        publish_stage(data, profile, named, key.sign_home)
     t3 = time.monotonic()
     (data / "tftp").mkdir()
     write_tree(data / "tftp", plan_tree(find_all(), BASE_URL))
     cfg = dnsmasq.DhcpConfig(
         dnsmasq.Mode.FULL, "br0", SERVER_IP, BASE_URL, f"{SERVER_IP}/24",
         range_start="192.0.2.50", range_end="192.0.2.100",
+        http_boot=dnsmasq.HttpBoot(http_boot),
     )  # fmt: skip
     conf = dnsmasq.write_config(data, cfg)
     # A lab network like a real one hands out a nameserver (the installer reads resolv.conf
@@ -105,11 +112,11 @@ class Stack:
     server: Daemon
     timings: Timings
 
-    def register(self, mac: str, hostname: str) -> str:
+    def register(self, mac: str, hostname: str, profile: str = PROFILE) -> str:
         """The host, assigned the profile by MAC (as the admin does in the store)."""
         store = Store.in_data_dir(self.data)
         try:
-            return store.upsert_host(mac, profile=PROFILE, hostname=hostname).token
+            return store.upsert_host(mac, profile=profile, hostname=hostname).token
         finally:
             store.close()
 
@@ -122,15 +129,18 @@ class Stack:
 
 
 @contextmanager
-def e2e_stack(work: Path) -> Iterator[Stack]:
+def e2e_stack(
+    work: Path, *, profiles: tuple[str, ...] = (PROFILE,), tftp: bool = True
+) -> Iterator[Stack]:
+    """The session's server; tftp=False: no TFTP server on the lab network at all."""
     data = work / "data"
-    timings = prepare_data(data)
+    timings = prepare_data(data, profiles)
     try:
         with Lab.create(work, prefix="e2e") as lab:
             argv: list[str | os.PathLike[str]] = [
                 sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", PROFILES,
                 "serve", "--listen", f"{SERVER_IP}:8080", "--base-url", BASE_URL,
-                "--tftp", f"{SERVER_IP}:69", "--dnsmasq", "--no-build",
+                *(["--tftp", f"{SERVER_IP}:69"] if tftp else []), "--dnsmasq", "--no-build",
             ]  # fmt: skip
             server = lab.start("server", argv, env={"PROVISION_SECRET_KEY": SECRET})
             lab.wait_http(f"{BASE_URL}/healthz", timeout=60)
@@ -147,11 +157,15 @@ def qemu_base(name: str) -> list[str]:
     ]  # fmt: skip
 
 
-def firmware_args(firmware: str, vars_file: Path) -> list[str]:
+def firmware_args(firmware: str, vars_file: Path, vars_template: Path | None = None) -> list[str]:
+    """bios (SeaBIOS), uefi (OVMF), uefi-sb (OVMF, Secure Boot enforced: vars_template, by
+    default Microsoft's keys; see tests/vm/firmware.py)."""
     if firmware == "bios":
         return []
+    if firmware == "uefi-sb":
+        return ovmf(vars_file, secure_boot=True, template=vars_template)
     if firmware != "uefi":
-        raise ValueError(f"firmware {firmware!r}: bios or uefi")
+        raise ValueError(f"firmware {firmware!r}: bios, uefi or uefi-sb")
     if not vars_file.exists():
         shutil.copyfile(OVMF_VARS, vars_file)
     return [
@@ -174,9 +188,12 @@ class Machine:
     stack: Stack
     name: str
     mac: str
-    firmware: str
-    boot: str  # "pxe": the NIC first; "iso": a CD-ROM; "usb": the ISO as a USB disk
+    firmware: str  # bios, uefi, uefi-sb (Secure Boot enforced)
+    # "pxe": the NIC first; "http": UEFI HTTP boot (OVMF's own stack, its PXE off);
+    # "iso": a CD-ROM; "usb": the ISO as a USB disk
+    boot: str
     iso: Path | None = None
+    vars_template: Path | None = None  # uefi-sb: the variable store (enrolled keys)
     logs: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -191,9 +208,12 @@ class Machine:
         """Power on until the installer finished and the guest rebooted (QEMU exits)."""
         tap = self.stack.lab.add_tap()
         nic = f"virtio-net-pci,netdev=n0,mac={self.mac}"
-        argv = [*qemu_base(self.name), *firmware_args(self.firmware, self.vars)]
+        argv = [*qemu_base(self.name), *self._firmware()]
         argv += ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"]
-        if self.boot == "pxe":
+        if self.boot == "http":
+            argv += ["-device", f"{nic},bootindex=1,romfile=", *http_boot_first()]
+            argv += disk_args(self.disk, 2)
+        elif self.boot == "pxe":
             # BIOS: the NIC's iPXE ROM; UEFI: OVMF's own PXE client → TFTP ipxe.efi
             rom = "" if self.firmware == "bios" else ",romfile="
             argv += ["-device", f"{nic},bootindex=1{rom}", *disk_args(self.disk, 2)]
@@ -218,13 +238,32 @@ class Machine:
 
     def boot_disk(self, timeout: float) -> tuple[str, float]:
         """Restart from the disk alone (no NIC, no ISO): the installed system's marker lines."""
-        argv = [*qemu_base(self.name), *firmware_args(self.firmware, self.vars)]
+        argv = [*qemu_base(self.name), *self._firmware()]
         argv += disk_args(self.disk, 0)
         start = time.monotonic()
         vm = self._start("disk", argv)
         wait_for(vm, f"{MARKER} done", timeout)
         wait_exit(vm, 60)
         return vm.text(), time.monotonic() - start
+
+    def boot_disk_refused(
+        self, vars_template: Path, pattern: str, timeout: float
+    ) -> tuple[str, float]:
+        """The disk alone on another machine (other firmware variables): wait for pattern (the
+        firmware's or shim's refusal, after which it waits for a key), then power off."""
+        other = self.work / f"refused-{vars_template.name}"
+        argv = [*qemu_base(self.name), *firmware_args(self.firmware, other, vars_template)]
+        argv += disk_args(self.disk, 0)
+        start = time.monotonic()
+        vm = self._start("refused", argv)
+        try:
+            wait_for(vm, pattern, timeout)
+            return vm.text(), time.monotonic() - start
+        finally:
+            vm.stop()
+
+    def _firmware(self) -> list[str]:
+        return firmware_args(self.firmware, self.vars, self.vars_template)
 
     def _start(self, phase: str, argv: list[str]) -> Daemon:
         log = self.work / f"{phase}-serial.log"

@@ -34,10 +34,7 @@ from provision.hosts import BootInfo, BootPath, Host
 from provision.names import Mac
 from provision.pxe.bootloaders import IPXE_UEFI, find
 from provision.pxe.dnsmasq import LEASE_NAME
-from provision.secureboot import files as signed_files
-from provision.secureboot import grub as signed_grub
-from provision.secureboot import key as sbkey
-from provision.server import bootpaths, services
+from provision.server import bootpaths, sbfiles, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.store import Store
 from provision.server.urls import unknown_address_message
@@ -46,7 +43,6 @@ bp = Blueprint("httpboot", __name__)
 log = logging.getLogger("provision.httpboot")
 ISO_TYPE = "application/vnd.efi-iso"  # what edk2's HTTP boot takes for a RAM-disk CD
 EFI_TYPE = "application/efi"
-SB_FILES = ("shimx64.efi", "mmx64.efi", "grubx64.efi", "provision-db.der", "provision-db.crt")
 
 
 def _text(message: str, status: int) -> Response:
@@ -172,20 +168,10 @@ def host_iso(data_dir: Path, profiles_dir: Path, host: Host, base: str) -> Path:
 @bp.get("/boot/secureboot/<name>")
 def secureboot_file(name: str) -> Response:
     """The files a Secure Boot install puts on its ESP (public: signed, or a certificate)."""
-    if name not in SB_FILES:
+    if name not in sbfiles.NAMES:
         return _text("not found", 404)
-    settings = settings_of(current_app)
     try:
-        if name == "shimx64.efi":
-            path = signed_files.find(signed_files.SHIM)
-        elif name == "mmx64.efi":
-            path = signed_files.find(signed_files.MOKMANAGER)
-        else:
-            made = sbkey.ensure(settings.data_dir / "keys")
-            if name == "grubx64.efi":
-                path = signed_grub.signed_grub(settings.data_dir / "cache" / "secureboot", made)
-            else:
-                path = made.der if name.endswith(".der") else made.cert
+        path = sbfiles.path_of(settings_of(current_app).data_dir, name)
     except ConfigError as exc:
         return _text(str(exc), 404)
     mimetype = "application/x-pem-file" if name.endswith(".crt") else "application/octet-stream"
