@@ -140,7 +140,7 @@ def from_uefi(
     """The BootInfo of a UEFI boot from the three variables' efivarfs contents (pure)."""
     option = parse_load_option(efi_value(option_raw))
     path = classify(device_path_nodes(option.device_path), option.description)
-    detail = "".join(c for c in option.description if c.isprintable())[:120]
+    detail = "".join(c for c in option.description if c.isprintable()).strip()[:120]
     return BootInfo(path, "uefi", secure_boot_from(secure_boot_raw), detail)
 
 

@@ -131,9 +131,17 @@ def test_secureboot_installed(stack: Stack, sb_machine: Machine) -> None:
         shim = Path("/usr/lib/shim/shimx64.efi.signed").read_bytes()
         assert esp["EFI/BOOT/BOOTX64.EFI"] == shim
         assert pe.signatures(esp["EFI/BOOT/grubx64.efi"]) == 1  # signed once: by our key
+        # the installed kernel carries one signature: the server's (Debian's was removed)
+        kernel = installed_file(machine.disk, "/boot/vmlinuz-6.1.0-demo", machine.work)
+        assert pe.signatures(kernel.read_bytes()) == 1
+        cert = stack.data / "keys" / "secureboot" / "db.crt"
+        assert (
+            "Signature verification OK"
+            in run(["sbverify", "--cert", str(cert), str(kernel)]).stdout
+        )
         console = check_installed(stack, machine, "e2e-secureboot")
-        assert "EFI stub: UEFI Secure Boot is enabled." in console
         assert "secureboot: Secure boot enabled" in console  # the kernel read SecureBoot
+        assert "Kernel is locked down from EFI Secure Boot" in console
         lines = marker_lines(console)
         assert f"{MARKER} lockdown=none [integrity] confidentiality" in lines, lines
         assert "vmlinuz-6.1.0-demo" in console  # the kernel from the binhost, signed by us
@@ -151,10 +159,32 @@ def test_secureboot_installed_refused_without_the_key(sb_machine: Machine) -> No
     print(f"secureboot-installed-refused: refusal after {seconds:.1f} s")
 
 
+def partitions(disk: Path) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = json.loads(run(["sfdisk", "--json", str(disk)]).stdout)[
+        "partitiontable"
+    ]["partitions"]
+    return found
+
+
+def installed_file(disk: Path, path: str, work: Path) -> Path:
+    """A file of the installed root file system (partition 2, ext4), read with debugfs."""
+    part = partitions(disk)[1]
+    start, size = int(str(part["start"])) * 512, int(str(part["size"])) * 512
+    loop = run(
+        ["losetup", "-r", "-f", "--show", "-o", str(start), "--sizelimit", str(size), str(disk)]
+    ).stdout.strip()
+    out = work / Path(path).name
+    try:
+        run(["debugfs", "-R", f"dump {path} {out}", loop])
+    finally:
+        run(["losetup", "-d", loop], check=False)
+    assert out.is_file() and out.stat().st_size > 0, f"{path} not found on {disk}"
+    return out
+
+
 def esp_files(disk: Path) -> dict[str, bytes]:
     """The ESP's EFI/BOOT files of an installed disk image (partition 1), read with mtools."""
-    part = json.loads(run(["sfdisk", "--json", str(disk)]).stdout)["partitiontable"]
-    offset = int(part["partitions"][0]["start"]) * 512
+    offset = int(str(partitions(disk)[0]["start"])) * 512
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("BOOTX64.EFI", "grubx64.efi", "grub.cfg", "provision-db.der"):
