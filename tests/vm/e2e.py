@@ -246,16 +246,16 @@ class Machine:
         wait_exit(vm, 60)
         return vm.text(), time.monotonic() - start
 
-    def boot_disk_refused(
+    def boot_disk_elsewhere(
         self, vars_template: Path, pattern: str, timeout: float
     ) -> tuple[str, float]:
-        """The disk alone on another machine (other firmware variables): wait for pattern (the
-        firmware's or shim's refusal, after which it waits for a key), then power off."""
-        other = self.work / f"refused-{vars_template.name}"
+        """The disk alone on another machine (other firmware variables): wait for pattern (e.g.
+        shim's refusal, after which it waits for a key), then power it off."""
+        other = self.work / f"elsewhere-{vars_template.name}"
         argv = [*qemu_base(self.name), *firmware_args(self.firmware, other, vars_template)]
         argv += disk_args(self.disk, 0)
         start = time.monotonic()
-        vm = self._start("refused", argv)
+        vm = self._start(f"elsewhere-{vars_template.stem}", argv)
         try:
             wait_for(vm, pattern, timeout)
             return vm.text(), time.monotonic() - start
