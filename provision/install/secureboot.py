@@ -18,6 +18,7 @@ each checked against the SHA-256 in the host's config document.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from provision.errors import InstallError
 from provision.fsutil import write_atomic
@@ -44,6 +45,13 @@ def boot_prefix(plan: PartitionPlan) -> str:
     return "/grub" if plan.by_mountpoint("/boot") is not None else "/boot/grub"
 
 
+def _signed(image: Path) -> bool:
+    try:
+        return pe.signatures(image.read_bytes()) > 0
+    except pe.PeError:
+        return False  # not even a PE image: no EFI stub, firmware and GRUB would refuse it
+
+
 def describe(ctx: InstallContext) -> list[str]:
     esp = ctx.plan.esp
     where = ctx.path(esp.mountpoint if esp else "/boot/efi") / "EFI" / "BOOT"
@@ -57,9 +65,7 @@ def apply(ctx: InstallContext) -> None:
         raise InstallError("the profile has secure_boot = true: that needs a UEFI machine")
     if sb is None:
         raise InstallError("secure_boot profile, but the server sent no Secure Boot files")
-    unsigned = [
-        p.name for p in kernel_images(ctx.path("/boot")) if pe.signatures(p.read_bytes()) == 0
-    ]
+    unsigned = [p.name for p in kernel_images(ctx.path("/boot")) if not _signed(p)]
     if unsigned:
         raise InstallError(
             f"kernel {', '.join(unsigned)} is not signed: Secure Boot would refuse it (the "
