@@ -65,18 +65,22 @@ class Sightings:
         return found.info
 
 
-def network_boot(sightings: Sightings, address: str) -> BootInfo:
-    """How a machine asking for its iPXE script booted: what its address downloaded, else
-    PXE (a NIC whose ROM is iPXE downloads nothing first).  iPXE runs only with Secure Boot
-    off (it is not signed)."""
-    seen = sightings.recent(address)
+def network_boot(
+    sightings: Sightings, address: str, events: Sequence[Event], now: float | None = None
+) -> BootInfo:
+    """How a machine asking for its iPXE script booted: what its address downloaded; else
+    its own boot event of the last minutes (recorded when the download was matched to its MAC
+    by the DHCP lease, e.g. when iPXE got another address); else PXE (a NIC whose ROM is iPXE
+    downloads nothing first).  iPXE runs only with Secure Boot off (it is not signed)."""
+    now = time.time() if now is None else now
+    seen = sightings.recent(address, now)
+    if seen is None:
+        found = last_boot(events)
+        network = (BootPath.HTTP, BootPath.PXE)
+        if found is not None and found[0].path in network and now - found[1] < sightings.window:
+            seen = found[0]
     if seen is not None:
-        return BootInfo(
-            seen.path,
-            seen.firmware,
-            False if seen.secure_boot is None else seen.secure_boot,
-            seen.detail,
-        )
+        return BootInfo(seen.path, seen.firmware, False, seen.detail)
     return BootInfo(BootPath.PXE, "", False, "iPXE")
 
 

@@ -222,6 +222,24 @@ def test_ipxe_request_after_an_http_boot_download(client: FlaskClient, data: Pat
     assert [(e.kind, e.step) for e in events] == [(EventKind.BOOT, "http")]
 
 
+def test_http_boot_known_by_the_lease_when_ipxe_gets_another_address(
+    client: FlaskClient, data: Path, store: Store
+) -> None:
+    (data / "tftp").mkdir(parents=True)
+    (data / "tftp" / "ipxe.efi").write_bytes(b"MZ ipxe")
+    (data / "dnsmasq.leases").write_text(f"1700000000 {MAC} 192.0.2.60 * *\n")
+    store.upsert_host(MAC)
+    with client.get("/boot/http/ipxe.efi", environ_base={"REMOTE_ADDR": "192.0.2.60"}):
+        pass
+    script = client.get(f"/boot/{MAC}.ipxe", environ_base={"REMOTE_ADDR": "192.0.2.61"}).text
+    assert "booted by UEFI HTTP boot" in script
+    # the download (Secure Boot unknown: the firmware may still refuse iPXE), then iPXE ran
+    events = store.events(MAC)
+    assert [e.step for e in events] == ["http", "http"]
+    found = bootpaths.last_boot(events)
+    assert found is not None and found[0].secure_boot is False
+
+
 def test_plain_pxe_when_nothing_was_downloaded(client: FlaskClient) -> None:
     script = client.get(f"/boot/{MAC}.ipxe").text
     assert "item --gap -- Booted by PXE/TFTP, Secure Boot off" in script

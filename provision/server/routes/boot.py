@@ -71,7 +71,9 @@ def host_script(name: str) -> Response:
         if chosen and chosen in profiles and not host.profile and not host.boot_local:
             host = store.upsert_host(mac, profile=chosen)
             log.info("boot: host %s chose profile %s at its console", mac, chosen)
-        booted = bootpaths.network_boot(services.sightings(), request.remote_addr or "")
+        booted = bootpaths.network_boot(
+            services.sightings(), request.remote_addr or "", store.events(mac)
+        )
         bootpaths.record(store, mac, booted)
     log.info("boot: %s → %s", mac, _kind(host.boot_local, host.profile in profiles))
     return _script(ipxe.script_for(host, profiles, base, booted=booted.summary()))

@@ -61,7 +61,13 @@ def ipxe_efi() -> Response:
         path = local if local.is_file() else find(IPXE_UEFI)
     except ConfigError as exc:
         return _text(str(exc), 404)
-    services.sightings().saw(_address(), BootInfo(BootPath.HTTP, "uefi", None, "ipxe.efi"))
+    booted = BootInfo(BootPath.HTTP, "uefi", None, "ipxe.efi")
+    services.sightings().saw(_address(), booted)
+    if request.method == "GET":  # full mode: dnsmasq's lease names the machine
+        mac = mac_of_address(settings.data_dir, _address(), wait=0)
+        store = services.store()
+        if mac is not None and store.find_host(Mac(mac)) is not None:
+            bootpaths.record(store, mac, booted)
     return send_file(path, mimetype=EFI_TYPE, max_age=0)
 
 
