@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.hosts import BootPath, HostState
+from provision.hosts import BootPath, EventKind, HostState
 from provision.run import run
 from provision.secureboot import pe
 from provision.server.bootpaths import last_boot
@@ -82,7 +82,10 @@ def test_http_boot_uefi(stack: Stack) -> None:
         assert "vendor class: HTTPClient:Arch:00016" in log
         assert "ipxe.efi\n" not in log.replace(f"{BASE_URL}/boot/http/ipxe.efi", "")
         _, events = stack.host(mac)
-        booted = last_boot(events)
+        # the server saw the HTTP boot (the download of ipxe.efi, then iPXE's script request)
+        boots = [e for e in events if e.kind is EventKind.BOOT]
+        assert boots[0].step == "http" and "ipxe.efi" in boots[0].message, boots
+        booted = last_boot(events)  # ... and the live environment read the firmware's record
         assert booted is not None
         assert (booted[0].path, booted[0].firmware, booted[0].secure_boot) == (
             BootPath.HTTP, "uefi", False,
