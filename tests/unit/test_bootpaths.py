@@ -3,6 +3,7 @@ server records, the HTTP boot routes, and the per-host GRUB configs the TFTP ser
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Iterator
@@ -263,6 +264,19 @@ def test_live_iso_by_address_needs_a_lease(client: FlaskClient, data: Path) -> N
     data.mkdir(parents=True, exist_ok=True)
     resp = client.get("/boot/http/live.iso", environ_base={"REMOTE_ADDR": "192.0.2.77"})
     assert resp.status_code == 404 and "no DHCP lease for 192.0.2.77" in resp.text
+
+
+def test_unused_live_isos_are_pruned(tmp_path: Path) -> None:
+    from provision.server.routes.httpboot import CACHE_TTL, prune
+
+    old, fresh, keep = (tmp_path / f"{n}.iso" for n in ("old", "fresh", "keep"))
+    for path in (old, fresh, keep):
+        path.write_bytes(b"iso")
+    now = time.time()
+    os.utime(old, (now - CACHE_TTL - 5, now - CACHE_TTL - 5))
+    os.utime(keep, (now - CACHE_TTL - 5, now - CACHE_TTL - 5))
+    prune(tmp_path, keep=keep, now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.iso", "keep.iso"]
 
 
 def test_parse_leases() -> None:

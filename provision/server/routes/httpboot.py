@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from contextlib import closing
 from pathlib import Path
@@ -41,6 +42,7 @@ from provision.server.urls import unknown_address_message
 
 bp = Blueprint("httpboot", __name__)
 log = logging.getLogger("provision.httpboot")
+CACHE_TTL = 1800.0  # seconds an unused per-host ISO stays in DATA_DIR/cache/http-iso
 ISO_TYPE = "application/vnd.efi-iso"  # what edk2's HTTP boot takes for a RAM-disk CD
 EFI_TYPE = "application/efi"
 
@@ -150,9 +152,11 @@ def host_iso(data_dir: Path, profiles_dir: Path, host: Host, base: str) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     out = cache / f"{str(host.mac).replace(':', '-')}-{h.hexdigest()[:16]}.iso"
     if out.is_file():
+        os.utime(out)  # in use: pruning goes by the last use
         return out
     for old in cache.glob(f"{str(host.mac).replace(':', '-')}-*.iso"):
-        old.unlink(missing_ok=True)
+        old.unlink(missing_ok=True)  # this host's older ISO
+    prune(cache, keep=out)
     with closing(Store.in_data_dir(data_dir)) as hosts:
         build_iso(
             IsoRequest(
@@ -169,6 +173,18 @@ def host_iso(data_dir: Path, profiles_dir: Path, host: Host, base: str) -> Path:
             )
         )
     return out
+
+
+def prune(cache: Path, keep: Path, now: float | None = None) -> None:
+    """Drop ISOs nobody downloaded for CACHE_TTL (a whole live environment each: a fleet
+    booting this way must not fill the disk); a boot's HEAD and GET come seconds apart."""
+    now = time.time() if now is None else now
+    for old in cache.glob("*.iso"):
+        try:
+            if old != keep and now - old.stat().st_mtime > CACHE_TTL:
+                old.unlink()
+        except FileNotFoundError:
+            continue
 
 
 @bp.get("/boot/secureboot/<name>")
