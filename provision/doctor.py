@@ -30,6 +30,7 @@ class Feature(StrEnum):
     DISTCC = "distcc"  # spreading compiles over a distcc cluster
     DEMO_VM = "demo-vm"  # `provision demo --vm`: the demo machine
     SECURE_BOOT = "secure-boot"  # Secure Boot media, PXE and installs (docs/iso.md)
+    POWER = "power"  # power control of hosts (Redfish, IPMI), BMC passwords at rest
 
 
 # what `--for` accepts beyond single features
@@ -143,6 +144,12 @@ NEEDS: tuple[Need, ...] = (
          "sys-firmware/ipxe[qemu]", "ipxe-qemu", "the demo machine's network boot"),
     Need("OVMF", F, tuple(map(str, OVMF_CODE)), Feature.DEMO_VM, "sys-firmware/edk2-ovmf-bin",
          "ovmf", "the demo machine with --firmware uefi", optional=True),
+    Need("sushy", M, ("sushy",), Feature.POWER, "pip: provision[power]", "pip: provision[power]",
+         "Redfish power control (docs/fleet.md)"),
+    Need("pyghmi", M, ("pyghmi",), Feature.POWER, "pip: provision[power]",
+         "pip: provision[power]", "IPMI power control"),
+    Need("cryptography", M, ("cryptography",), Feature.POWER, "dev-python/cryptography",
+         "python3-cryptography", "BMC passwords encrypted with the server's secret key"),
 )  # fmt: skip
 
 

@@ -14,11 +14,11 @@ from provision.commands import Context
 from provision.dns.discover import load_resolver_config, locate_server
 from provision.dns.resolvconf import RESOLV_CONF
 from provision.errors import ConfigError, InstallError
-from provision.install import bootinfo, steps
+from provision.install import bootinfo, inventory, steps
 from provision.install import disks as disklib
 from provision.install.config import InstallConfig, config_document, parse_atoms, parse_config
+from provision.install.discover import check_cpu, report_inventory, wait_for_config
 from provision.install.events import Events
-from provision.install.fetch import get_json
 from provision.install.runner import Options, install
 from provision.profiles import ProfileSet
 from provision.profiles.model import Firmware
@@ -85,6 +85,16 @@ def register(sub: Any) -> None:
         help=f"run only these steps (comma-separated; default all: {','.join(steps.ORDER)})",
     )
     p.add_argument("--cmdline", type=Path, default=Path("/proc/cmdline"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="install even if this machine's CPU cannot run the profile's binaries (admin)",
+    )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not send this machine's hardware to the server first",
+    )
     p.add_argument("--list-disks", action="store_true", help="list the disks udev sees and exit")
     p.add_argument("--record-udev", type=Path, help="write udev records of block devices (JSON)")
     p.set_defaults(func=cmd_install)
@@ -122,6 +132,12 @@ def cmd_install(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     config = load_config(ctx, args)
     events = Events(url=config.events_url, token=config.token)
+    cpu = inventory.read_cpu(Path("/"), os.uname().machine)
+    try:
+        check_cpu(config.profile, cpu, force=args.force or config.force_cpu)
+    except InstallError as exc:
+        events.emit("failure", "cpu", str(exc))
+        raise
     options = Options(
         target=args.target,
         disk=args.disk,
@@ -132,10 +148,6 @@ def cmd_install(ctx: Context, args: argparse.Namespace) -> int:
         unmount=not args.no_unmount,
     )
     cmdline = parse_cmdline(args.cmdline.read_text()) if args.cmdline.is_file() else {}
-    if not args.dry_run and not args.profile:
-        # how this machine booted (the firmware's record), with the install's events
-        booted = bootinfo.detect(bootinfo.boot_hint(cmdline))
-        events.emit("boot", booted.path.value, booted.message())
     chosen = args.steps or cmdline.get("steps", "")
     names = [n.strip() for n in chosen.split(",") if n.strip()] or list(steps.ORDER)
     unknown = [n for n in names if n not in steps.ORDER]
@@ -206,6 +218,32 @@ def _load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
     if not host:
         raise InstallError("no host id: pass --host MAC or boot with provision.host=MAC")
     token = args.token or cmdline.get("token", "")
+    if not args.dry_run:
+        # how this machine booted (the firmware's record), first of the install's events: the
+        # picker shows it while the machine waits for a profile
+        booted = bootinfo.detect(bootinfo.boot_hint(cmdline))
+        events = Events(url=f"{server.rstrip('/')}/api/v1/hosts/{host}/events", token=token)
+        events.emit("boot", booted.path.value, booted.message())
+    answer = None
+    if not args.no_report and not args.dry_run:
+        answer = report_inventory(server, host, token, inventory.collect())
     url = f"{server.rstrip('/')}/api/v1/hosts/{host}/config"
     print(f"provision-install: fetching {url}", flush=True)
-    return parse_config(get_json(url, token), token=token)
+    doc = wait_for_config(
+        url,
+        token,
+        poll=_seconds(cmdline.get("poll", ""), 10.0),
+        timeout=_seconds(cmdline.get("wait", ""), 0.0),
+        explain=[str(x) for x in answer.get("explain", [])] if answer else None,
+        picker=str(answer.get("picker", "")) if answer else "",
+    )
+    return parse_config(doc, token=token)
+
+
+def _seconds(text: str, default: float) -> float:
+    """provision.poll= / provision.wait= (seconds) from the kernel command line."""
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if 0 <= value < 1e7 else default

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from provision.commands import Context
+from provision.fleet.fit import CpuRequirement, requirement_of
+from provision.fleet.rules import load_rules, rules_path
 from provision.names import ProfileName
 from provision.portage.render import BuildContext, render_all
 from provision.profiles import ProfileSet, load_profile
+from provision.profiles.load import NOT_PROFILES
 
 
 def register(sub: Any) -> None:
@@ -46,11 +49,27 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
             print(text, end="" if text.endswith("\n") or not text else "\n")
         return 0
     data = asdict(profile)
+    req = requirement_of(profile)
     if args.json:
+        data["cpu_requirement"] = {
+            "arch": req.arch,
+            "level": req.level.short if req.level else "",
+            "flags": sorted(req.flags),
+            "sources": list(req.sources),
+        }
         print(json.dumps(data, indent=2, default=str))
         return 0
     _print_tree(data)
+    print(render_requirement(req), end="")
     return 0
+
+
+def render_requirement(req: CpuRequirement) -> str:
+    """What the CPU must have, for `profiles show` (pure)."""
+    lines = [f"cpu requirement: {req.summary()}"]
+    lines += [f"  from {source}" for source in req.sources]
+    lines.append(f"  flags (as /proc/cpuinfo spells them): {' '.join(sorted(req.flags))}")
+    return "\n".join(lines) + "\n"
 
 
 def _print_tree(data: dict[str, Any], indent: int = 0) -> None:
@@ -71,8 +90,18 @@ def _print_tree(data: dict[str, Any], indent: int = 0) -> None:
 
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
-    paths = args.paths or sorted(ctx.profiles_dir.glob("*.toml"))
+    """Every profile (its CPU requirement too), then the discovery rules: the first error
+    stops with one line and exit code 2."""
+    paths = args.paths or sorted(
+        p for p in ctx.profiles_dir.glob("*.toml") if p.name not in NOT_PROFILES
+    )
     for path in paths:
-        load_profile(path)
-        print(f"{path}: ok")
+        if path.name in NOT_PROFILES:
+            continue
+        req = requirement_of(load_profile(path))
+        print(f"{path}: ok (cpu: {req.summary()})")
+    if not args.paths or any(p.name in NOT_PROFILES for p in args.paths):
+        rules = load_rules(ctx.profiles_dir, ProfileSet(ctx.profiles_dir).names())
+        if rules_path(ctx.profiles_dir).is_file():
+            print(f"{rules.path}: ok ({len(rules)} rules)")
     return 0

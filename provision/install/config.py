@@ -80,6 +80,7 @@ class InstallConfig:
     events_url: str = ""  # POST target for events ("" = print only)
     token: str = ""
     secure_boot: SecureBootFiles | None = None  # set for a secure_boot profile
+    force_cpu: bool = False  # an admin forced this profile past the CPU check (provision.fleet)
 
     @property
     def seed(self) -> str:
@@ -100,11 +101,12 @@ def config_document(
     key_fingerprint: str = "",
     image_url: str = "",
     secure_boot_sha256: dict[str, str] | None = None,
+    force_cpu: bool = False,
 ) -> dict[str, Any]:
     """The JSON the server returns to an installing host (pure)."""
     base = base_url.rstrip("/")
     doc: dict[str, Any] = {
-        "host": {"id": host_id, "hostname": hostname, "wipe": wipe},
+        "host": {"id": host_id, "hostname": hostname, "wipe": wipe, "force_cpu": force_cpu},
         "profile": dataclasses.asdict(profile),
         "settings": {k: settings[k] for k in SETTING_KEYS if k in settings},
         "sources": {
@@ -151,6 +153,7 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
             }
         ),
         wipe=bool(host.get("wipe", False)),
+        force_cpu=host.get("force_cpu", False) is True,
         events_url=_str("events_url", d.get("events_url", "")),
         token=token,
         secure_boot=_secure_boot(d.get("secure_boot")),

@@ -32,6 +32,8 @@ from provision.profiles.model import (
     Repository,
 )
 
+# TOML files of a profiles directory that are not profiles (discovery rules: provision.fleet)
+NOT_PROFILES = ("rules.toml",)
 INCREMENTAL = {
     ("packages",),
     ("portage", "use"),
@@ -139,6 +141,8 @@ class ProfileSet:
     def _files(self) -> dict[str, Path]:
         files = {}
         for path in self.directory.glob("*.toml"):
+            if path.name in NOT_PROFILES:
+                continue
             try:
                 files[str(ProfileName(path.stem))] = path
             except ConfigError:

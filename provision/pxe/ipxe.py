@@ -6,7 +6,10 @@ chains to `BASE/boot/${mac}.ipxe`; that answer depends on the host:
 - known host with a profile, not installed → kernel + initrd of the live environment over HTTP,
   with provision.server/profile/host/token on the kernel command line;
 - installed host (`boot_local`, boot-once) → local disk;
-- unknown host, or no profile yet → a menu of profiles and the web picker's address.
+- unknown host, or no profile yet → discovery when the server has a live environment: the
+  live environment boots without a profile, reports the machine's hardware, and waits until
+  the rules (or someone in the web picker) give it a profile, then installs it; without a live
+  environment, a menu of profiles and the web picker's address.
 """
 
 from __future__ import annotations
@@ -104,6 +107,35 @@ def kernel_cmdline(boot: InstallBoot) -> str:
 _NAME_OR_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 
+def discover_script(
+    base_url: str, mac: str, token: str, kernel_args: str = DEFAULT_KERNEL_ARGS
+) -> str:
+    """Boot the live environment for a host with no profile: it reports its hardware and
+    waits for a profile (rules or the web picker), then installs."""
+    base = _base(base_url)
+    _check("kernel_args", kernel_args, _ARGS)
+    args = [
+        "initrd=initrd.img",
+        kernel_args,
+        f"provision.server={base}",
+        f"provision.host={_check('mac', mac, _NAME_OR_MAC)}",
+        f"provision.token={_check('token', token, _NAME)}",
+    ]
+    cmdline = " ".join(a for a in args if a)
+    return (
+        "#!ipxe\n"
+        f"echo provision: {mac} has no profile yet: discovering its hardware\n"
+        f"echo provision: a profile comes from the rules or from {picker_url(base_url, mac)}\n"
+        f"kernel {base}{KERNEL_PATH} {cmdline} || goto failed\n"
+        f"initrd --name initrd.img {base}{INITRD_PATH} || goto failed\n"
+        "boot || goto failed\n"
+        ":failed\n"
+        "echo provision: could not load the live environment; retrying in 10 s\n"
+        "sleep 10\n"
+        f"chain --autofree {base}/boot/{mac}.ipxe\n"
+    )
+
+
 def install_script(boot: InstallBoot) -> str:
     """Boot the live environment (installer) for a known host."""
     base = _base(boot.base_url)
@@ -195,16 +227,19 @@ def script_for(
     base_url: str,
     *,
     kernel_args: str = DEFAULT_KERNEL_ARGS,
+    discover: bool = False,
     booted: str = "",
 ) -> str:
     """The answer to GET /boot/<mac>.ipxe for a host that the store knows (pure).
-
-    booted: how the machine booted (the profile menu shows it)."""
+    `discover`: the server has a live environment to discover hosts without a profile;
+    `booted`: how the machine booted (the profile menu shows it)."""
     if host.boot_local:
         return local_script(host.mac, host.hostname)
     if host.profile and host.profile in profiles:
         return install_script(
             InstallBoot(base_url, host.mac, host.profile, host.token, kernel_args)
         )
+    if discover:
+        return discover_script(base_url, host.mac, host.token, kernel_args)
     message = f"profile {host.profile!r} no longer exists" if host.profile else ""
     return menu_script(base_url, host.mac, profiles, message=message, booted=booted)

@@ -8,6 +8,8 @@ server_names = ["provision.example.org", "10.0.0.5:8080"]   # Host headers taken
 trusted_proxies = ["127.0.0.1"]     # X-Forwarded-* honoured from these peers only (nginx)
 secure_cookies = true               # the session cookie only over https (default: when
                                     # base_url is https://)
+power_networks = ["10.9.0.0/24"]   # BMCs and Wake-on-LAN broadcasts power control may reach
+                                    # (IP addresses only when set; default: anywhere)
 [[networks]]                        # clients in this network reach the server at this URL
 cidr = "10.0.2.0/24"
 base_url = "http://10.0.2.2:8080"
@@ -46,6 +48,7 @@ KEYS = (
     "trusted_proxies",
     "secure_cookies",
     "networks",
+    "power_networks",
     *NUMBER_KEYS,
 )
 STRING_KEYS = ("secret_key", "base_url", "listen", "admin_password_hash")
@@ -100,6 +103,8 @@ class ServerSettings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     secure_cookies: bool | None = None  # None: Secure exactly when base_url is https://
     networks: tuple[NetworkURL, ...] = ()
+    # where power control may send (provision.fleet.power); empty: anywhere
+    power_networks: tuple[IPNetwork, ...] = ()
     # Security (docs/server.md "Security"): every one settable in server.toml.
     max_body_bytes: int = MAX_BODY_BYTES  # global request body cap (Flask and waitress)
     session_hours: float = 12.0  # lifetime of a login (cookie) and of an API token
@@ -211,6 +216,12 @@ def parse_settings(
         ),
         secure_cookies=secure_cookies,
         networks=_networks(f"{where}: networks", raw.get("networks", [])),
+        power_networks=tuple(
+            check_network(f"{where}: power_networks[{i}]", value)
+            for i, value in enumerate(
+                _strings(f"{where}: power_networks", raw.get("power_networks", []))
+            )
+        ),
         **numbers,
     )
 

@@ -86,8 +86,11 @@ def test_bios_install_then_resume_after_kill(server: Server, tmp_path: Path, tar
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
         assert proc.stdout is not None
+        # the hardware report comes first (provision.install.discover), then the config
         first = proc.stdout.readline().decode()
-        assert first.startswith("provision-install: fetching ") and MAC_BIOS in first
+        assert first.startswith("provision-install: hardware: "), first
+        fetching = proc.stdout.readline().decode()
+        assert fetching.startswith("provision-install: fetching ") and MAC_BIOS in fetching
         try:
             assert PAUSE.reached.wait(300), "the installer never reached the bootloader step"
             os.killpg(proc.pid, signal.SIGKILL)

@@ -110,3 +110,24 @@ def test_script_for(kw: dict[str, object], expect: list[str], absent: list[str])
 def test_refuses_unsafe(call: object, field: str) -> None:
     with pytest.raises(ConfigError, match=f"^{field}: "):
         call()  # type: ignore[operator]
+
+
+def test_discover_script() -> None:
+    """A host without a profile, when the server has a live environment: the live
+    environment boots without provision.profile= (it reports its hardware and waits)."""
+    text = ipxe.script_for(host(), PROFILES, BASE, discover=True)
+    kernel = next(ln for ln in text.splitlines() if ln.startswith("kernel "))
+    assert kernel == (
+        f"kernel {BASE}/boot/live/vmlinuz initrd=initrd.img console=tty0 console=ttyS0,115200 "
+        f"provision.server={BASE} provision.host={MAC} provision.token=tok-en_1 || goto failed"
+    )
+    assert f"{BASE}/picker?mac=52%3A54%3A00%3A12%3A34%3A56" in text
+    assert "menu " not in text
+    # a host with a profile installs; an installed one boots locally: discover changes neither
+    assert "provision.profile=desktop-amd64" in ipxe.script_for(
+        host(profile="desktop-amd64"), PROFILES, BASE, discover=True
+    )
+    local = ipxe.script_for(host(boot_local=True), PROFILES, BASE, discover=True)
+    assert "kernel " not in local
+    with pytest.raises(ConfigError, match="token"):
+        ipxe.discover_script(BASE, MAC, "tok en")

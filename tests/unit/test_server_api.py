@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from provision.hosts import EventKind
-from provision.server import services
+from provision.server import apispec, services
 from provision.server.sessions import password_tag
 from tests.webapp import MAC, PASSWORD, csrf, fake_build, login
 
@@ -216,9 +215,7 @@ def test_orders(api: FlaskClient) -> None:
 
 # --- the description -------------------------------------------------------------------------
 def spec() -> dict[str, Any]:
-    text = resources.files("provision.server").joinpath("openapi.json").read_text()
-    doc: dict[str, Any] = json.loads(text)
-    return doc
+    return apispec.spec()  # openapi.json + openapi_fleet.json
 
 
 def openapi_path(rule: str) -> str:

@@ -67,14 +67,20 @@ class Timings:
 
 
 def prepare_data(
-    data: Path, profiles: tuple[str, ...] = (PROFILE,), http_boot: str = "ipxe"
+    data: Path,
+    profiles: tuple[str, ...] = (PROFILE,),
+    server_toml: str = "",
+    http_boot: str = "ipxe",
 ) -> Timings:
     """The demo data dir for vm-amd64 (and other profiles), made by the real commands (stage
-    root builds); the lab's DHCP answers UEFI HTTP boot clients with `http_boot`."""
+    root builds); `server_toml`: more lines for server.toml; the lab's DHCP answers UEFI HTTP
+    boot clients with `http_boot`."""
     data.mkdir(parents=True)
     stage = make_stage_tarball()
     (data / "build.toml").write_text(BUILD_TOML.format(stage=stage))
-    (data / "server.toml").write_text(f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n')
+    (data / "server.toml").write_text(
+        f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n{server_toml}'
+    )
     t0 = time.monotonic()
     provision(data, "build", *profiles)
     for profile in profiles:
@@ -130,15 +136,22 @@ class Stack:
 
 @contextmanager
 def e2e_stack(
-    work: Path, *, profiles: tuple[str, ...] = (PROFILE,), tftp: bool = True
+    work: Path,
+    profiles: Path = PROFILES,
+    server_toml: str = "",
+    *,
+    build: tuple[str, ...] = (PROFILE,),
+    tftp: bool = True,
 ) -> Iterator[Stack]:
-    """The session's server; tftp=False: no TFTP server on the lab network at all."""
+    """The stack; `profiles`: the server's profiles directory (the `build` profiles, vm-amd64 by
+    default, are built from the bundled one either way; a copy can add rules.toml);
+    `server_toml`: more settings; tftp=False: no TFTP server on the lab network at all."""
     data = work / "data"
-    timings = prepare_data(data, profiles)
+    timings = prepare_data(data, build, server_toml)
     try:
         with Lab.create(work, prefix="e2e") as lab:
             argv: list[str | os.PathLike[str]] = [
-                sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", PROFILES,
+                sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", profiles,
                 "serve", "--listen", f"{SERVER_IP}:8080", "--base-url", BASE_URL,
                 *(["--tftp", f"{SERVER_IP}:69"] if tftp else []), "--dnsmasq", "--no-build",
             ]  # fmt: skip

@@ -42,7 +42,7 @@ DISK_BOOT_TIMEOUT = 300
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """vm-amd64 and vm-amd64-sb built; `provision serve --dnsmasq` without any TFTP server."""
     with e2e_stack(
-        tmp_path_factory.mktemp("fw-e2e"), profiles=(PROFILE, SB_PROFILE), tftp=False
+        tmp_path_factory.mktemp("fw-e2e"), build=(PROFILE, SB_PROFILE), tftp=False
     ) as made:
         yield made
 

@@ -12,7 +12,6 @@ import hmac
 import json
 import time
 from dataclasses import asdict
-from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -22,7 +21,8 @@ from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.hosts import Event, Host
 from provision.names import EMAIL_MAX, HostName, Mac, OrderId, ProfileName, SnapshotId
 from provision.server import builds as builder
-from provision.server import services
+from provision.server import fleet, services
+from provision.server.apispec import spec_text
 from provision.server.app import settings_of
 from provision.server.auth import (
     admin_session,
@@ -182,8 +182,13 @@ def assign(mac: Mac) -> Response:
     data = _body()
     profile = optional_name(data, "profile", ProfileName)
     hostname = optional_name(data, "hostname", HostName)
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ConfigError("force", "expected true or false")
     if profile:
         services.profiles().get(profile)
+        if services.store().find_host(mac) is not None:
+            fleet.check_assignment(mac, profile, admin=True, force=force)
     h = services.store().upsert_host(mac, profile=profile, hostname=hostname)
     audit("host-assign", mac, f"profile={h.profile or '-'} hostname={h.hostname or '-'}")
     return jsonify(host=host_dict(h))
@@ -208,7 +213,11 @@ def reinstall(mac: Mac) -> Response:
         raise ConfigError("wipe", "expected true or false")
     h = services.store().request_reinstall(mac, wipe=wipe)
     audit("host-reinstall", mac, f"wipe={wipe}")
-    return jsonify(host=host_dict(h))
+    # with power settings: boot once from the network and power cycle now
+    power = fleet.reinstall_power_report(h.mac)
+    if power is not None and power["ok"]:
+        audit("host-power", mac, f"reinstall: {power['action']}")
+    return jsonify(host=host_dict(h), power=power)
 
 
 @bp.post("/hosts/<mac:mac>/etc-merge-report")
@@ -326,5 +335,4 @@ def order(order_id: OrderId) -> Response:
 # --- the description -------------------------------------------------------------------------
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    text = resources.files("provision.server").joinpath("openapi.json").read_text()
-    return Response(text, mimetype="application/json")
+    return Response(spec_text(), mimetype="application/json")

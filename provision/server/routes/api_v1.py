@@ -32,7 +32,7 @@ from provision.hosts import EventKind, Host, HostState, parse_boot_message
 from provision.install.config import SECURE_BOOT_FILES, config_document
 from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
-from provision.server import sbfiles, services
+from provision.server import fleet, sbfiles, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.limits import (
@@ -117,6 +117,7 @@ def host_config(mac: Mac) -> ResponseReturnValue:
         key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
         image_url=image_url(settings.data_dir, base, profile.name),
         secure_boot_sha256=secure_boot,
+        force_cpu=fleet.forced(host),
     )
     return jsonify(doc)
 

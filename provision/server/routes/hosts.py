@@ -19,7 +19,7 @@ from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ProvisionError
 from provision.hosts import Host
 from provision.names import Mac, ProfileName
-from provision.server import bootpaths, services
+from provision.server import bootpaths, fleet, services
 from provision.server.app import settings_of
 from provision.server.auth import audit, login_required
 
@@ -92,6 +92,8 @@ def assign(mac: Mac) -> Response:
     try:
         profile = ProfileName(_form_name("profile"))
         services.profiles().get(profile)
+        force = request.form.get("force") == "1"
+        fleet.check_assignment(h.mac, profile, admin=True, force=force)
         hostname = request.form.get("hostname")
         h = services.store().upsert_host(
             h.mac, profile=profile, hostname=hostname.strip().lower() if hostname else None
@@ -110,7 +112,15 @@ def reinstall(mac: Mac) -> Response:
     wipe = request.form.get("wipe", "1") == "1"
     services.store().request_reinstall(h.mac, wipe=wipe)
     audit("host-reinstall", h.mac, f"wipe={wipe}")
-    flash(f"{h.mac} will reinstall at its next network boot.")
+    power = fleet.reinstall_power_report(h.mac)
+    if power is None:
+        flash(f"{h.mac} will reinstall at its next network boot.")
+    elif power["ok"]:
+        audit("host-power", h.mac, f"reinstall: {power['action']}")
+        flash(f"{h.mac} reinstalls now: {power['message']}")
+    else:
+        flash(f"{h.mac} will reinstall at its next network boot; power control failed: "
+              f"{power['error']}")  # fmt: skip
     return redirect(url_for("hosts.host", mac=h.mac))
 
 

@@ -7,6 +7,10 @@ installing, or already assigned takes an admin login.  Every POST carries the CS
 
 An anonymous answer never names a MAC address the request did not give: a host chosen by its
 name is answered by its name (its MAC would open its boot script, and with it its token).
+
+A host that reported its hardware (provision.fleet) sees, for the MAC the request gives, which
+profiles its CPU cannot run, with the missing flags, and why no discovery rule chose a
+profile; such a profile is refused (an admin may force it).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from flask.typing import ResponseReturnValue
 from provision.errors import ConfigError, ProvisionError
 from provision.hosts import BootInfo, HostState
 from provision.names import HOSTNAME_MAX, HostName, Mac, ProfileName
-from provision.server import bootpaths, services
+from provision.server import bootpaths, fleet, services
 from provision.server.auth import audit, check_csrf, is_admin
 from provision.server.images import profile_summary
 from provision.server.store import Store
@@ -97,6 +101,8 @@ def assign() -> ResponseReturnValue:
                 ),
                 403,
             )
+        force = request.form.get("force") == "1"
+        fleet.check_assignment(mac, profile, admin=is_admin(), force=force)
         host = store.upsert_host(mac, profile=profile, hostname=hostname or None)
     except ProvisionError as exc:
         flash(str(exc))
