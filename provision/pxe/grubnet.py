@@ -10,8 +10,10 @@ as the HTTP server renders iPXE scripts:
 - a host with a profile → the live kernel and initrd (TFTP /live/vmlinuz, /live/initrd.img;
   Debian's GRUB has no HTTP) with the provision.* kernel arguments;
 - an installed host (boot-once) → `exit`, back to the firmware's next boot entry;
-- no profile → a menu of the profiles (choosing one asks for /grub/hosts/<MAC>/<PROFILE>.cfg,
-  which sets it), the web picker's address, "check again", "boot from disk".
+- no profile → the live environment, to report the hardware and wait for a profile (as iPXE's
+  discovery); without a live environment a menu of the profiles (choosing one asks for
+  /grub/hosts/<MAC>/<PROFILE>.cfg, which sets it), the web picker's address, "check again",
+  "boot from disk".
 
 GRUB's own lockdown variable says whether Secure Boot is on: the menus show it.
 """
@@ -101,6 +103,30 @@ def install_config(boot: InstallBoot, boot_line: str = "") -> str:
     )
 
 
+def discover_config(
+    base_url: str, mac: str, token: str, kernel_args: str = DEFAULT_KERNEL_ARGS
+) -> str:
+    """No profile yet, and a live environment: boot it to report the hardware and wait for a
+    profile (the rules or the web picker), as iPXE's discovery does."""
+    words = [
+        "initrd=initrd.img", *kernel_args.split(), f"provision.server={base_url.rstrip('/')}",
+        f"provision.host={mac}", f"provision.token={token}", "provision.boot=pxe",
+    ]  # fmt: skip
+    cmdline = " ".join(_word("kernel argument", w) for w in words)
+    picker = _word("picker url", picker_url(base_url, mac), _TEXT)
+    return (
+        f"# provision: {mac} has no profile yet: discover its hardware\n"
+        + HEADER
+        + "set timeout=0\n"
+        + f'echo "provision: {mac} has no profile yet (PXE/TFTP, Secure Boot $provision_sb)"\n'
+        + f'echo "provision: discovering its hardware; choose a profile at {picker}"\n'
+        + "menuentry 'Discover this machine' {\n"
+        + f"  linux /{LIVE_KERNEL} {cmdline}\n"
+        + f"  initrd /{LIVE_INITRD}\n"
+        + "}\n"
+    )
+
+
 def local_config(mac: str, hostname: str = "") -> str:
     """Installed (boot-once): leave GRUB; the firmware tries its next boot entry."""
     who = _word("hostname", hostname) if hostname else ""
@@ -152,13 +178,17 @@ def config_for(
     base_url: str,
     *,
     kernel_args: str = DEFAULT_KERNEL_ARGS,
+    discover: bool = False,
 ) -> str:
-    """The answer to /grub/hosts/<MAC>.cfg for a host the store knows (pure)."""
+    """The answer to /grub/hosts/<MAC>.cfg for a host the store knows (pure); `discover`: the
+    server has a live environment to discover hosts without a profile."""
     if host.boot_local:
         return local_config(host.mac, host.hostname)
     if host.profile and host.profile in profiles:
         return install_config(
             InstallBoot(base_url, host.mac, host.profile, host.token, kernel_args)
         )
+    if discover:
+        return discover_config(base_url, host.mac, host.token, kernel_args)
     message = f"profile '{host.profile}' no longer exists" if host.profile else ""
     return menu_config(base_url, host.mac, profiles, message=message)

@@ -51,7 +51,9 @@ def dynamic(settings: ServerSettings) -> Dynamic:
             bootpaths.record(
                 store, request.mac, BootInfo(BootPath.PXE, "uefi", None, "shim + GRUB over TFTP")
             )
-        return grubnet.config_for(host, profiles, base).encode()
+        live = settings.data_dir / "live"
+        discover = all((live / n).is_file() for n in grubnet.LIVE_FILES.values())
+        return grubnet.config_for(host, profiles, base, discover=discover).encode()
 
     return render
 

@@ -322,6 +322,9 @@ def test_grub_configs() -> None:
     assert "configfile $prefix/hosts/${net_default_mac}/server-amd64.cfg" in menu
     assert "Boot from local disk" in menu
     assert "configfile $prefix/hosts/${net_default_mac}.cfg" in grubnet.root_config()
+    found = grubnet.config_for(host(), ["desktop-amd64"], BASE, discover=True)
+    assert "provision.host=52:54:00:f1:8e:01 provision.token=tok-en_1 provision.boot=pxe" in found
+    assert "provision.profile" not in found and "linux /live/vmlinuz" in found
 
 
 def test_grub_refuses_what_it_would_expand() -> None:
