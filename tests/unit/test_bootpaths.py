@@ -28,7 +28,8 @@ from tests.conftest import PROFILES
 BASE = "http://192.0.2.1:8080"
 MAC = "52:54:00:f1:8e:01"
 ATTRS = bytes.fromhex("06000000")
-# Captured with the marker system (tests/vm/test_firmware_boot.py) under OVMF 2022.11:
+# Captured with the marker system (tests/vm/test_firmware_boot.py) under OVMF 2022.11 (DVD, USB
+# stick, PXEv4, HTTPv4 — its URI node is empty: the URL came from DHCP):
 # BootCurrent and the Boot#### it named, efivarfs contents (4 attribute bytes first).
 BOOT_CURRENT = "060000000100"
 OVMF_DVD = (
@@ -41,6 +42,19 @@ OVMF_USB = (
     "002000480041005200440044005200490056004500200031002d0030003000300030003a00300030003a003000"
     "31002e0030002d003100000002010c00d041030a000000000101060000010305060000007fff04004eac088111"
     "9f594d850ee21a522c59b2"
+)
+
+OVMF_PXE = (
+    "070000000100000056005500450046004900200050005800450076003400200028004d00410043003a0035003200"
+    "35003400300030004600310038004500300031002900000002010c00d041030a00000000010106000002030b2500"
+    "525400f18e01000000000000000000000000000000000000000000000000000001030c1b00000000000000000000"
+    "00000000000000000000000000007fff04004eac0881119f594d850ee21a522c59b2"
+)
+OVMF_HTTP = (
+    "07000000010000005a0055004500460049002000480054005400500076003400200028004d00410043003a003500"
+    "320035003400300030004600310038004500300033002900000002010c00d041030a00000000010106000002030b"
+    "2500525400f18e03000000000000000000000000000000000000000000000000000001030c1b0000000000000000"
+    "00000000000000000000000000000000031804007fff04004eac0881119f594d850ee21a522c59b2"
 )
 
 
@@ -68,13 +82,14 @@ URI = node(3, 24, b"http://192.0.2.1:8080/boot/http/ipxe.efi")
         pytest.param(
             bytes.fromhex(OVMF_USB), BootPath.USB, "UEFI QEMU QEMU USB HARDDRIVE", id="usb"
         ),
+        pytest.param(bytes.fromhex(OVMF_HTTP), BootPath.HTTP, "UEFI HTTPv4", id="http"),
+        pytest.param(bytes.fromhex(OVMF_PXE), BootPath.PXE, "UEFI PXEv4", id="pxe"),
         pytest.param(
-            load_option("UEFI HTTPv4 (MAC:525400F18E01)", PCI, MAC_NODE, IPV4, URI),
-            BootPath.HTTP, "UEFI HTTPv4", id="http",
+            load_option("Boot by URL", PCI, MAC_NODE, IPV4, URI),
+            BootPath.HTTP, "Boot by URL", id="http-uri-node",
         ),
         pytest.param(
-            load_option("UEFI PXEv4 (MAC:525400F18E01)", PCI, MAC_NODE, IPV4),
-            BootPath.PXE, "UEFI PXEv4", id="pxe",
+            load_option("NIC", PCI, MAC_NODE, IPV4), BootPath.PXE, "NIC", id="pxe-ip-node"
         ),
         pytest.param(
             load_option("Gentoo", PCI, node(4, 1, bytes(38)), node(4, 4, b"\\x.efi")),
