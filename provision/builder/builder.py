@@ -78,6 +78,10 @@ class Builder:
             make_root(spec).check()
             planned.append(Planned(profile, spec))
         key = ensure_key(self.layout.keys)
+        if any(p.profile.secure_boot for p in planned):
+            from provision.secureboot.key import ensure as ensure_secureboot_key
+
+            ensure_secureboot_key(self.layout.keys)  # made on first use, like the package key
         return planned, key
 
     # -- state ----------------------------------------------------------------------------------

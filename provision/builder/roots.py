@@ -114,6 +114,7 @@ class PrefixRoot:
             unprivileged=True,
             signing=mounts.key.signing,
             distcc_hosts=distcc_hosts,
+            secureboot_keys=str(mounts.key.sign_home.parent / "secureboot"),
         )
 
     def prepare(
@@ -170,6 +171,7 @@ class StageRoot:
             # no sandbox binary or portage user is assumed; bwrap already isolates the build
             unprivileged=True,
             signing=Signing(f"{keys}/sign", f"{keys}/verify", fingerprint),
+            secureboot_keys=f"{keys}/secureboot",  # DATA_DIR/keys is bind-mounted at STAGE_KEYS
         )
 
     def _unpack(self, root: Path) -> None:

@@ -39,6 +39,7 @@ COMMANDS: dict[str, Command] = {
     "dns": Command("dns", "DNS: server discovery (SRV) and host registration (RFC 2136)"),
     "doctor": Command("doctor", "check the programs, files and data dir each feature needs"),
     "etc-merge": Command("etcmerge", "settle ._cfg config file updates by the merge policy"),
+    "httpboot": Command("httpboot", "answer UEFI HTTP boot clients (proxy DHCP mode)"),
     "install": Command("install", "install a profile onto a disk (the installer)"),
     "inventory": Command("inventory", "print this machine's hardware report (JSON)"),
     "iso": Command("iso", "write a bootable install image (CD/DVD and USB, BIOS and UEFI)"),
@@ -47,6 +48,9 @@ COMMANDS: dict[str, Command] = {
     "profiles": Command("profiles", "list, show and check profiles"),
     "rollback": Command("rollback", "make an older published snapshot current"),
     "rules": Command("rules", "discovery rules: check them, show them, explain a host"),
+    "secureboot-key": Command(
+        "secureboot_key", "the Secure Boot signing key (show, create, import, export)"
+    ),
     "serve": Command("serve", "run the provisioning server"),
     "status": Command("status", "builder state and published snapshot per profile"),
     "tftp": Command("tftp", "run the read-only TFTP server for network boot"),

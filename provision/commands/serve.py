@@ -7,7 +7,8 @@ are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
 - TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in
+  proxy mode, the HTTP boot responder provision.pxe.httpboot with DATA_DIR/httpboot.json);
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -24,6 +25,8 @@ import socket
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from flask import Flask
 
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
@@ -103,7 +106,7 @@ def start_builder(settings: ServerSettings) -> Stop | None:
     return None  # a pass in flight is not interrupted: the state machine recovers on restart
 
 
-def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
+def start_tftp(settings: ServerSettings, listen: str, app: Flask | None = None) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
@@ -112,9 +115,14 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
             "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
         )
     from provision.pxe.tftp import TftpServer
+    from provision.server import tftpboot
 
     host, port = split_listen(listen)
-    server = TftpServer(settings.data_dir / "tftp")
+    server = TftpServer(
+        settings.data_dir / "tftp",
+        dynamic=tftpboot.dynamic(settings),  # GRUB's per-host configs, the live files
+        on_fetch=tftpboot.on_fetch(services.sightings(app)) if app is not None else None,
+    )
     addr = server.start(host, port)
     print(
         f"provision: tftp on {addr[0]}:{addr[1]} serving {settings.data_dir / 'tftp'}", flush=True
@@ -133,10 +141,24 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     config = settings.data_dir / CONFIG_NAME
     if not config.is_file():
         raise ConfigError(str(config), "no dnsmasq config (write it with the pxe commands first)")
+    from provision.pxe.dnsmasq import load_responder_settings
+
+    responder_settings = load_responder_settings(settings.data_dir)  # a bad file fails here
     daemon = spawn_dnsmasq(config, settings.data_dir / "dnsmasq.log")  # checks the config first
     print(f"provision: dnsmasq running with {config}", flush=True)
+    responder = None
+    if responder_settings is not None:  # proxy mode: HTTP boot clients get our answer
+        from provision.commands.httpboot import start_responder
+
+        try:
+            responder = start_responder(responder_settings)
+        except ProvisionError:
+            daemon.stop()
+            raise
 
     def stop() -> None:
+        if responder is not None:
+            responder.stop()
         daemon.stop()  # dnsmasq ends with the server
 
     return stop
@@ -198,7 +220,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print("provision: no admin password set: run `provision admin-password`", flush=True)
     try:
         for stop in (
-            start_tftp(settings, args.tftp),
+            start_tftp(settings, args.tftp, app),
             start_dnsmasq(settings, args.dnsmasq),
             start_dns_retry(settings),
             None if args.no_build else start_builder(settings),

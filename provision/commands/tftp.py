@@ -18,6 +18,7 @@ from provision.commands.serve import split_listen
 from provision.errors import ConfigError
 from provision.pxe import bootloaders, layout
 from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer, serve_processes
+from provision.secureboot.files import live_chain
 
 log = logging.getLogger("provision.tftp")
 
@@ -34,6 +35,12 @@ def register(sub: Any) -> None:
     p.add_argument("--base-url", default="", help="URL clients use to reach the HTTP server")
     p.add_argument("--uefi-loader", default="ipxe.efi", choices=sorted(bootloaders.UEFI_LOADERS))
     p.add_argument("--pxelinux", action="store_true", help="also lay out pxelinux (BIOS)")
+    p.add_argument(
+        "--secure-boot",
+        action="store_true",
+        help="also lay out the Secure Boot chain (shim, Debian's signed network GRUB); its "
+        "per-host configs come from `provision serve --tftp`",
+    )
     p.add_argument("--log", type=Path, default=None, help="append the fetch log to this file")
     p.add_argument(
         "--max-sessions",
@@ -59,14 +66,20 @@ def register(sub: Any) -> None:
 
 
 def populate(
-    root: Path, base_url: str, uefi: str = "ipxe.efi", pxelinux: bool = False
+    root: Path,
+    base_url: str,
+    uefi: str = "ipxe.efi",
+    pxelinux: bool = False,
+    secure_boot: bool = False,
 ) -> list[str]:
     """Find the bootloaders and write the TFTP tree; returns the names written."""
     if not base_url:
         raise ConfigError("--base-url", "needed to write boot.ipxe (e.g. http://10.0.0.1:8080)")
     found = bootloaders.find_all(uefi=uefi, pxelinux=pxelinux)
     lkrn = layout.find_ipxe_lkrn() if pxelinux else None
-    return layout.write_tree(root, layout.plan_tree(found, base_url, ipxe_lkrn=lkrn))
+    chain = live_chain(network=True) if secure_boot else None
+    plan = layout.plan_tree(found, base_url, ipxe_lkrn=lkrn, secure_boot=chain)
+    return layout.write_tree(root, plan)
 
 
 def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
@@ -74,7 +87,8 @@ def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
     root: Path = args.root or ctx.data_dir / "tftp"
     if args.populate:
         root.mkdir(parents=True, exist_ok=True)
-        for name in populate(root, args.base_url, args.uefi_loader, args.pxelinux):
+        written = populate(root, args.base_url, args.uefi_loader, args.pxelinux, args.secure_boot)
+        for name in written:
             print(f"provision: wrote {root / name}", flush=True)
     log.setLevel(logging.INFO)
     if not log.handlers:

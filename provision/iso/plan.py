@@ -43,6 +43,7 @@ class BootBase:
     mark: str  # the file GRUB searches to find this medium, e.g. "boot/grub/provision-ab12.mark"
     kernel: Path
     initrd: Path
+    tree_files: tuple[tuple[str, bytes], ...] = ()  # small files on the ISO tree (rel, data)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def plan_image(
         (KERNEL.lstrip("/"), base.kernel, 0o644),
         (INITRD.lstrip("/"), base.initrd, 0o644),
         (base.mark, b"provision install medium\n", 0o644),
+        *((rel, data, 0o644) for rel, data in base.tree_files),
     ]
     items += [(rel, data, 0o644) for rel, data in stamp_files(stamp, templates, timeout_s).items()]
     if stage is not None:

@@ -52,6 +52,7 @@ TOP_KEYS = (
     "bootstrap",
     "disk",
     "etc_merge",
+    "secure_boot",
 )
 PORTAGE_KEYS = (
     "profile",
@@ -201,6 +202,12 @@ def _build(path: Path, d: dict[str, Any]) -> Profile:
     if name != path.stem:
         raise ConfigError("name", f"{name!r} must match the file name {path.stem!r}")
     repos = _repositories(path, d.get("repositories"))
+    disk = _disk(_table("disk", d.get("disk", {})))
+    secure_boot = v.boolean("secure_boot", d.get("secure_boot", False))
+    if secure_boot and disk.firmware is Firmware.BIOS:
+        raise ConfigError(
+            "secure_boot", "Secure Boot is UEFI's: set disk.firmware to uefi or auto, not bios"
+        )
     return Profile(
         name=name,
         source=str(path),
@@ -211,8 +218,9 @@ def _build(path: Path, d: dict[str, Any]) -> Profile:
         packages=v.string_list("packages", d.get("packages", []), v.atom),
         kernel=_kernel(_table("kernel", d.get("kernel", {}))),
         bootstrap=_bootstrap(d.get("bootstrap", [])),
-        disk=_disk(_table("disk", d.get("disk", {}))),
+        disk=disk,
         etc_merge=_etc_merge(_table("etc_merge", d.get("etc_merge", {}))),
+        secure_boot=secure_boot,
     )
 
 

@@ -72,8 +72,9 @@ HANDSHAKE_TIMEOUT = 2.0  # seconds a new session may wait for its client's first
 FD_RESERVE = 32  # descriptors kept for everything else in the process
 BUSY = struct.pack("!HH", 5, 0) + b"server busy, try again\0"  # TFTP error 0
 
-# A dynamic file: (relative path, client IP) -> content, or None when there is no such file.
-Dynamic = Callable[[str, str], bytes | None]
+# A dynamic file: (relative path, client IP) -> content, or a file outside the root to send
+# (the server's own choice, e.g. the live kernel), or None when there is no such file.
+Dynamic = Callable[[str, str], bytes | Path | None]
 
 
 class Outcome(StrEnum):
@@ -192,7 +193,12 @@ class TftpServer:
             data = self.dynamic(relative, client_ip) if self.dynamic else None
             if data is None:
                 raise
-            return io.BytesIO(data), len(data)
+            if not isinstance(data, Path):
+                return io.BytesIO(data), len(data)
+            try:
+                fd = os.open(data, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError as exc:
+                raise FileNotFoundError(requested) from exc
         except OSError as exc:
             raise PathRefused(requested, exc.strerror or "cannot open") from exc
         info = os.fstat(fd)

@@ -136,7 +136,9 @@ def test_dynamic_file_and_inner_symlink(server: tuple[TftpServer, list[Fetch]]) 
     [
         pytest.param("../secret", 69, "'..' is not allowed", id="traversal"),
         pytest.param("pxelinux.cfg/../../secret", 69, "'..' is not allowed", id="traversal-deep"),
-        pytest.param("/etc/passwd", 69, "absolute paths are not served", id="absolute"),
+        # a leading / is the TFTP root (as GRUB asks for /grub/grub.cfg): nothing outside it
+        pytest.param("/etc/passwd", 68, "", id="absolute-means-the-root"),
+        pytest.param("\\etc\\passwd", 69, "absolute paths are not served", id="backslash"),
         pytest.param("out-link", 69, "leads out of the TFTP root (symlink)", id="symlink-out"),
         pytest.param("pxelinux.cfg", 69, "not a regular file", id="directory"),
         pytest.param("nothing-here", 68, "", id="missing"),
@@ -176,7 +178,7 @@ def test_attacks_refused_while_serving_others(
         ["curl", "-sS", "--path-as-is", "-T", str(upload), url(srv, "../evil")],
         ["atftp", "-p", "-l", str(upload), "-r", "small.txt", "127.0.0.1", port],
         ["atftp", "-g", "-r", "../../../../etc/passwd", "-l", passwd, "127.0.0.1", port],
-        ["atftp", "-g", "-r", "/etc/passwd", "-l", passwd, "127.0.0.1", port],
+        ["atftp", "-g", "-r", "C:/etc/passwd", "-l", passwd, "127.0.0.1", port],
     ]  # fmt: skip
     for argv in attacks:
         res = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
