@@ -25,15 +25,14 @@ from provision.builder.settings import BuildSettings, RootKind, RootSpec
 from provision.builder.state import Phase, ProfileState, load_state, save_state
 from provision.builder.sync import check_repositories
 from provision.errors import BuildError, ProvisionError, PublishError
-from provision.portage.elfabi import check_packages, parse_version
 from provision.profiles import ProfileSet
 from provision.profiles.model import Profile
 from provision.signing import KeyInfo, ensure_key
+from provision.snapshots.index import read_index
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import cleanup_incoming, publish
 from provision.snapshots.read import current_index, current_snapshot, read_meta
 from provision.snapshots.stage import publish_install_stage
-from provision.snapshots.verify import read_index
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +181,8 @@ class Builder:
         """Refuse packages whose ELF files need a newer kernel than the profile targets."""
         if not profile.kernel.min_version:
             return
+        from provision.portage.elfabi import check_packages, parse_version  # pyelftools: here
+
         staging = self.layout.pkgdir(profile.name)
         published = {e.get("PATH", "") for e in current_index(self.layout, profile.name).entries}
         new = [

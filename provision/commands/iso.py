@@ -13,9 +13,8 @@ from provision.commands import Context
 from provision.iso.base import BootloaderDirs, UefiChain
 from provision.iso.build import IsoRequest, build_iso
 from provision.iso.menus import TEMPLATES_DIR
-from provision.iso.writer import Progress
+from provision.iso.plan import Progress
 from provision.names import HostName, Mac, ProfileName
-from provision.server.store import Store
 
 
 def register(sub: Any) -> None:
@@ -135,7 +134,11 @@ def cmd_iso(ctx: Context, args: argparse.Namespace) -> int:
         dirs = dataclasses.replace(dirs, syslinux=tuple(args.syslinux_dir))
     if args.grub_efi_dir:
         dirs = dataclasses.replace(dirs, grub_efi=(args.grub_efi_dir,))
-    store = Store.in_data_dir(ctx.data_dir) if (args.host or args.hostname) else None
+    store = None
+    if args.host or args.hostname:
+        from provision.server.store import Store  # SQLite: only for a per-host medium
+
+        store = Store.in_data_dir(ctx.data_dir)
     req = IsoRequest(
         data_dir=ctx.data_dir,
         profiles_dir=ctx.profiles_dir,

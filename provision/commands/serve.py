@@ -1,8 +1,9 @@
 """`provision serve`: the whole server on an embedded default.
 
-Always: the HTTP server (waitress) with every blueprint mounted — the web UI, the admin and
-installer APIs, the binhost snapshots and boot files — SQLite in the data dir, and the
-image-order worker.  Optional parts start when their module exists and they are configured:
+Always: the HTTP server (granian, see provision.server.http) with every blueprint mounted —
+the web UI, the admin and installer APIs, the binhost snapshots and boot files — SQLite in the
+data dir, and the image-order worker.  Optional parts start when their module exists and they
+are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
 - TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
@@ -20,18 +21,16 @@ import dataclasses
 import importlib.util
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from flask import Flask
 
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
-from provision.server import services
+from provision.server import http, services
 from provision.server.app import create_app
 from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
@@ -70,6 +69,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(http.BACKLOG)  # connections wait in the backlog until the server runs
     except OSError as exc:
         sock.close()
         raise ProvisionError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -188,23 +188,6 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
     return stop_it
 
 
-def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threads: int) -> Any:
-    """The waitress server for the app on a bound socket (its limits: docs/server.md)."""
-    import waitress
-
-    return waitress.create_server(
-        app,
-        sockets=[sock],
-        threads=threads,
-        connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-        ident="provision",
-        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
-        # peers only); without, waitress drops every forwarding header as well
-        clear_untrusted_proxy_headers=not settings.trusted_proxies,
-        max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
-    )
-
-
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.verbose < 2:
         logging.getLogger("tftpy").setLevel(logging.CRITICAL)  # refusals are in our own fetch log
@@ -246,23 +229,25 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        server = http_server(app, sock, settings, args.threads)
-
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, on_term)
         print(
-            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url})",
+            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url}; "
+            f"{http.available()}, {args.threads} threads)",
             flush=True,
         )
         try:
-            server.run()  # returns on SIGTERM / Ctrl-C (waitress handles KeyboardInterrupt)
+            # returns on SIGTERM / Ctrl-C; body caps: Flask's MAX_CONTENT_LENGTH (413 before a
+            # view reads), and waitress' own when it is the server
+            http.serve(
+                app,
+                sock,
+                args.threads,
+                max_body=settings.max_body_bytes,
+                proxied=bool(settings.trusted_proxies),
+            )
         except KeyboardInterrupt:
             pass
         finally:
             print("provision: stopping", flush=True)
-            server.close()
     finally:
         for stop in reversed(stops):
             stop()

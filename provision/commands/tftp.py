@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from provision.commands import Context
 from provision.commands.serve import split_listen
 from provision.errors import ConfigError
 from provision.pxe import bootloaders, layout
-from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer
+from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer, serve_processes
 from provision.secureboot.files import live_chain
 
 log = logging.getLogger("provision.tftp")
@@ -53,6 +54,13 @@ def register(sub: Any) -> None:
         default=HANDSHAKE_TIMEOUT,
         help="seconds a new transfer may wait for the client's first answer before another "
         f"request may take its place (default {HANDSHAKE_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, 2 * (os.cpu_count() or 1)),
+        help="processes sharing the port (SO_REUSEPORT; default: two per core, at most 4: "
+        "they mostly wait for clients, and more of them get more CPU time under load)",
     )
     p.set_defaults(func=cmd_tftp)
 
@@ -96,18 +104,31 @@ def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
         if sink is not None:
             sink.write(f"{fetch.time:.3f} {fetch.line()}\n")
 
-    server = TftpServer(
-        root,
-        on_fetch=on_fetch,
-        max_sessions=args.max_sessions,
-        handshake_timeout=args.handshake_timeout,
-    )
+    if not 1 <= args.workers <= 64:
+        raise ConfigError("--workers", "expected 1 .. 64")
+    workers = args.workers
+    if not root.is_dir():
+        raise ConfigError(str(root), "TFTP root is not a directory")
+
+    def make(reuse_port: bool) -> TftpServer:
+        return TftpServer(
+            root,
+            on_fetch=on_fetch,
+            max_sessions=max(1, args.max_sessions // workers),
+            handshake_timeout=args.handshake_timeout,
+            reuse_port=reuse_port,
+        )
+
+    def ready(bound: tuple[str, int]) -> None:
+        print(
+            f"provision: TFTP serving {root.resolve()} on {bound[0]}:{bound[1]}"
+            f" ({workers} process{'es' if workers > 1 else ''})",
+            flush=True,
+        )
+
     try:
-        bound = server.start(host, port)
-        print(f"provision: TFTP serving {server.root} on {bound[0]}:{bound[1]}", flush=True)
-        server.wait()
+        serve_processes(make, host, port, workers, ready)
     except KeyboardInterrupt:
-        server.stop()
         raise
     finally:
         if sink is not None:

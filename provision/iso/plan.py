@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from provision.iso.stamp import (
     render_config,
 )
 
+Progress = Callable[[int, int], None]  # (bytes written, bytes in all)
 ISOLINUX_DIR = "isolinux"
 BIOS_BOOT = f"{ISOLINUX_DIR}/isolinux.bin"
 BOOT_CATALOG = f"{ISOLINUX_DIR}/boot.cat"
@@ -82,13 +83,19 @@ class IsoPlan:
         raise KeyError(posix)
 
 
+GRUB_CFG = "boot/grub/grub.cfg"
+ISOLINUX_CFG = f"{ISOLINUX_DIR}/isolinux.cfg"
+# the stamp files that differ between two hosts' media (the key is the server's: in the base)
+STAMP_PATHS = (CONFIG_PATH, ISOLINUX_CFG, GRUB_CFG)
+
+
 def stamp_files(stamp: Stamp, templates: Templates, timeout_s: int) -> dict[str, bytes]:
     """The per-medium files: everything that differs between two media of one base."""
     return {
         CONFIG_PATH: render_config(stamp, templates["config.toml"]).encode(),
         PUBLIC_KEY_PATH: stamp.public_key.encode(),
-        f"{ISOLINUX_DIR}/isolinux.cfg": render_isolinux(stamp, templates, timeout_s).encode(),
-        "boot/grub/grub.cfg": render_grub(stamp, templates, timeout_s).encode(),
+        ISOLINUX_CFG: render_isolinux(stamp, templates, timeout_s).encode(),
+        GRUB_CFG: render_grub(stamp, templates, timeout_s).encode(),
     }
 
 

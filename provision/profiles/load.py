@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, NotFound
-from provision.names import PROFILE_NAME_MAX, ProfileName
+from provision.names import ProfileName
 from provision.profiles import validate as v
+from provision.profiles.files import profile_names, profile_path
 from provision.profiles.model import (
     BootstrapStep,
     DiskLayout,
@@ -32,8 +33,6 @@ from provision.profiles.model import (
     Repository,
 )
 
-# TOML files of a profiles directory that are not profiles (discovery rules: provision.fleet)
-NOT_PROFILES = ("rules.toml",)
 INCREMENTAL = {
     ("packages",),
     ("portage", "use"),
@@ -138,27 +137,11 @@ class ProfileSet:
             raise ConfigError(str(directory), "profile directory does not exist")
         self._cache: dict[str, Profile] = {}
 
-    def _files(self) -> dict[str, Path]:
-        files = {}
-        for path in self.directory.glob("*.toml"):
-            if path.name in NOT_PROFILES:
-                continue
-            try:
-                files[str(ProfileName(path.stem))] = path
-            except ConfigError:
-                continue  # not a profile name: never served (the loader says why on load)
-        return files
-
     def names(self) -> list[str]:
-        return sorted(self._files())
+        return profile_names(self.directory)
 
     def path_of(self, name: str) -> Path:
-        path = self._files().get(name) if isinstance(name, str) else None
-        if path is None or not path.is_file():
-            known = ", ".join(self.names()) or "none"
-            shown = name[:PROFILE_NAME_MAX] if isinstance(name, str) else name
-            raise NotFound(f"unknown profile {shown!r} (known: {known})")
-        return path
+        return profile_path(self.directory, name)
 
     def get(self, name: str) -> Profile:
         if name not in self._cache:

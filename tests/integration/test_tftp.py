@@ -258,3 +258,29 @@ def test_malformed_packet_does_not_stop_the_server(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(packet, ("127.0.0.1", srv.address[1]))
     assert curl(url(srv, "small.txt")).stdout == b"hello\n"
+
+
+@pytest.mark.parametrize("size", [3 << 20, 1024 * 300], ids=["3MiB", "exact-blocks"])
+def test_windowsize_rfc7440(
+    server: tuple[TftpServer, list[Fetch]], root: Path, tmp_path: Path, size: int
+) -> None:
+    """atftp asks for windowsize (as UEFI firmware does): the server acknowledges it and sends
+    whole windows; the file arrives intact, also when it ends on a block boundary (then an
+    empty last block ends it), and the fetch log says sent."""
+    srv, fetches = server
+    assert srv.address is not None
+    data = os.urandom(size)
+    (root / "w.bin").write_bytes(data)
+    got = tmp_path / "got.bin"
+    res = subprocess.run(
+        ["atftp", "--trace", "--option", "blksize 1024", "--option", "windowsize 8",
+         "-g", "-r", "w.bin", "-l", str(got), "127.0.0.1", str(srv.address[1])],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    trace = res.stdout + res.stderr
+    assert "received OACK <windowsize: 8," in trace  # the server took the option
+    assert trace.count(" DATA <block: ") == size // 1024 + 1  # no block twice
+    assert got.read_bytes() == data
+    (fetch,) = settled(fetches, 1)
+    assert (fetch.outcome, fetch.sent, fetch.size) == ("sent", size, size)
