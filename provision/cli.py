@@ -6,13 +6,12 @@ import argparse
 import importlib
 import logging
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import provision.commands as commands
-from provision.commands import Context
+from provision.commands import COMMANDS, Context
 from provision.errors import ProvisionError
 
 log = logging.getLogger("provision")
@@ -24,7 +23,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# global options that take a value (the command is the first other positional argument)
+_VALUED = ("--data-dir", "--profiles-dir")
+
+
+def wanted_command(argv: Sequence[str]) -> str | None:
+    """The command an argument list names (pure): its first positional argument."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif arg == "--":
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: every command is listed with its help (from COMMANDS), and only
+    the command argv names is imported to add its arguments (argv None: all of them)."""
     parser = _Parser(prog="provision", description="Fleet provisioning for Gentoo.")
     parser.add_argument(
         "--data-dir",
@@ -41,10 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"provision.commands.{info.name}")
-        module.register(sub)
+    wanted = wanted_command(argv) if argv is not None else None
+    listed = {c.module for c in COMMANDS.values()}
+    for name, command in COMMANDS.items():
+        if argv is None or name == wanted:
+            importlib.import_module(f"provision.commands.{command.module}").register(sub)
+        else:
+            sub.add_parser(name, help=command.help, add_help=False)
+    for name in unlisted_modules(listed):  # commands not in the table yet: learn by importing
+        importlib.import_module(f"provision.commands.{name}").register(sub)
     return parser
+
+
+def unlisted_modules(listed: set[str]) -> list[str]:
+    """Command modules in provision/commands/ that COMMANDS does not name (a directory listing;
+    pkgutil would cost more start-up than the listing)."""
+    found = {
+        entry.name.removesuffix(".py")
+        for path in commands.__path__
+        for entry in os.scandir(path)
+        if entry.name.endswith(".py") and not entry.name.startswith("_")
+    }
+    return sorted(found - listed)
 
 
 def setup_logging(verbose: int) -> None:
@@ -65,7 +103,8 @@ def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     try:  # names on the command line are built by provision.names (argparse `type=`)
         args = absolute_paths(parser.parse_args(argv))
     except ProvisionError as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from provision.errors import ProvisionError
 from provision.portage import gpkg
 from provision.portage.gpkg import FileKind
-from provision.snapshots.verify import Index, parse_packages
+from provision.snapshots.index import Index, parse_packages
 
 STATE_KEYS_INDEX = ("USE", "SLOT", "DEPEND", "RDEPEND", "BDEPEND", "EAPI")
 STATE_KEYS_META = ("CHOST", "CFLAGS", "CXXFLAGS", "LDFLAGS")

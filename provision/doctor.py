@@ -16,6 +16,7 @@ from enum import StrEnum
 from provision.demo.vm import OVMF_CODE
 from provision.iso.base import GRUB_EFI_DIRS, SYSLINUX_DIRS
 from provision.pxe.bootloaders import DEFAULT_SEARCH
+from provision.secureboot import files as sb_files
 
 
 class Feature(StrEnum):
@@ -28,6 +29,7 @@ class Feature(StrEnum):
     ETCMERGE = "etc-merge"  # three-way merges of ._cfg files
     DISTCC = "distcc"  # spreading compiles over a distcc cluster
     DEMO_VM = "demo-vm"  # `provision demo --vm`: the demo machine
+    SECURE_BOOT = "secure-boot"  # Secure Boot media, PXE and installs (docs/iso.md)
     POWER = "power"  # power control of hosts (Redfish, IPMI), BMC passwords at rest
 
 
@@ -113,6 +115,24 @@ NEEDS: tuple[Need, ...] = (
          "sys-firmware/ipxe[efi]", "ipxe", "UEFI network boot"),
     Need("dnsmasq", P, ("dnsmasq",), Feature.PXE, "net-dns/dnsmasq", "dnsmasq",
          "DHCP / proxyDHCP (provision dhcp, serve --dnsmasq)"),
+    Need("pxelinux.0", F, _in(DEFAULT_SEARCH, "pxelinux.0"), Feature.PXE, "sys-boot/syslinux",
+         "pxelinux", "BIOS network boot by pxelinux (--bios-loader pxelinux.0)", optional=True),
+    Need("ipxe.lkrn", F, _in(DEFAULT_SEARCH, "ipxe.lkrn"), Feature.PXE,
+         "sys-firmware/ipxe[lkrn]", "ipxe", "pxelinux's hand-over to iPXE", optional=True),
+    Need("shim", F, sb_files.SHIM.candidates, Feature.SECURE_BOOT, "sys-boot/shim",
+         "shim-signed", "the Microsoft-signed first stage (media, PXE, installs)"),
+    Need("MokManager", F, sb_files.MOKMANAGER.candidates, Feature.SECURE_BOOT,
+         "sys-boot/shim", "shim-signed", "enrolling the server's key at the console"),
+    Need("signed GRUB", F, sb_files.GRUB_DISK.candidates, Feature.SECURE_BOOT,
+         "(none: Debian's)", "grub-efi-amd64-signed", "Secure Boot live media"),
+    Need("signed network GRUB", F, sb_files.GRUB_NET.candidates, Feature.SECURE_BOOT,
+         "(none: Debian's)", "grub-efi-amd64-signed", "Secure Boot over PXE (TFTP)"),
+    Need("sbsign", P, ("sbsign",), Feature.SECURE_BOOT, "app-crypt/sbsigntools", "sbsigntool",
+         "signs the installed systems' GRUB (and kernels in build roots)"),
+    Need("openssl", P, ("openssl",), Feature.SECURE_BOOT, "dev-libs/openssl", "openssl",
+         "makes the Secure Boot key and certificate"),
+    Need("grub-mkimage", P, ("grub-mkimage",), Feature.SECURE_BOOT, "sys-boot/grub",
+         "grub-common", "builds the installed systems' GRUB (x86_64-efi modules)"),
     Need("tsig-keygen", P, ("tsig-keygen",), Feature.DNS, "net-dns/bind", "bind9",
          "makes the TSIG key of the dynamic zone", optional=True),
     Need("diff3", P, ("diff3",), Feature.ETCMERGE, "sys-apps/diffutils", "diffutils",

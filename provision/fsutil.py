@@ -61,6 +61,22 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         tmp.write_bytes(raw)
 
 
+def write_if_changed(path: Path, data: str | bytes, mode: int = 0o644) -> bool:
+    """write_atomic unless path already holds exactly data (and mode); True if it wrote.
+
+    For files rendered on every run (a build root's Portage config): unchanged inputs leave
+    them untouched, with no fsync and no new mtime."""
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        st = path.stat()
+        if st.st_size == len(raw) and st.st_mode & 0o7777 == mode and path.read_bytes() == raw:
+            return False
+    except OSError:
+        pass
+    write_atomic(path, raw, mode)
+    return True
+
+
 def copy_atomic(src: Path, dst: Path, mode: int | None = None) -> None:
     """Copy src to dst atomically, keeping src's times (and its mode unless one is given)."""
     st = src.stat()

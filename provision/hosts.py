@@ -14,6 +14,8 @@ from typing import Protocol
 from provision.names import check_hostname, normalize_mac
 
 __all__ = [
+    "BootInfo",
+    "BootPath",
     "Event",
     "EventKind",
     "Host",
@@ -41,6 +43,77 @@ class EventKind(StrEnum):
     FINISH = "finish"
     FAILURE = "failure"
     LOG = "log"
+    BOOT = "boot"  # how the machine booted (step: a BootPath; message: BootInfo.message())
+
+
+class BootPath(StrEnum):
+    """How a machine booted the installer (or its menu)."""
+
+    PXE = "pxe"  # network boot by PXE: DHCP + TFTP (or a NIC whose ROM is iPXE)
+    HTTP = "http"  # UEFI HTTP boot: DHCP + HTTP, no TFTP
+    ISO = "iso"  # the install medium as a CD/DVD
+    USB = "usb"  # the install medium written to a USB stick
+    DISK = "disk"  # another disk
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        return {
+            "pxe": "PXE/TFTP",
+            "http": "UEFI HTTP boot",
+            "iso": "ISO (CD/DVD)",
+            "usb": "USB stick",
+            "disk": "disk",
+            "unknown": "unknown",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    """A boot path with what the firmware said: UEFI or BIOS, Secure Boot on/off/unknown."""
+
+    path: BootPath
+    firmware: str = ""  # "uefi", "bios" or "" (unknown)
+    secure_boot: bool | None = None
+    detail: str = ""  # e.g. the firmware's name of its boot entry
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, BootPath):
+            raise TypeError(f"BootInfo.path: {self.path!r} is not a BootPath")
+        if self.firmware not in ("", "uefi", "bios"):
+            raise ValueError(f"BootInfo.firmware: {self.firmware!r}")
+        if len(self.detail) > 200 or any(ord(c) < 32 for c in self.detail):
+            raise ValueError("BootInfo.detail: at most 200 printable characters")
+
+    def summary(self) -> str:
+        """One line for people: "UEFI HTTP boot, UEFI, Secure Boot on"."""
+        parts = [self.path.label]
+        if self.firmware:
+            parts.append(self.firmware.upper())
+        if self.secure_boot is not None:
+            parts.append(f"Secure Boot {'on' if self.secure_boot else 'off'}")
+        return ", ".join(parts)
+
+    def message(self) -> str:
+        """The event message: `firmware=uefi secure_boot=on; DETAIL` (parse_boot_message)."""
+        sb = {None: "unknown", True: "on", False: "off"}[self.secure_boot]
+        text = f"firmware={self.firmware or 'unknown'} secure_boot={sb}"
+        return f"{text}; {self.detail}" if self.detail else text
+
+
+def parse_boot_message(path: str, message: str) -> BootInfo:
+    """The BootInfo a boot event carries (step = path, message = BootInfo.message()).
+
+    ValueError for anything else: events come from installers, hence from outside."""
+    head, _, detail = message.partition("; ")
+    fields = dict(word.partition("=")[::2] for word in head.split())
+    if set(fields) != {"firmware", "secure_boot"}:
+        raise ValueError(f"not a boot event message: {message[:80]!r}")
+    firmware = "" if fields["firmware"] == "unknown" else fields["firmware"]
+    sb_values = {"on": True, "off": False, "unknown": None}
+    if fields["secure_boot"] not in sb_values:
+        raise ValueError(f"secure_boot={fields['secure_boot']!r}")
+    return BootInfo(BootPath(path), firmware, sb_values[fields["secure_boot"]], detail)
 
 
 @dataclass(frozen=True)

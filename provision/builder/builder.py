@@ -26,15 +26,14 @@ from provision.builder.settings import BuildSettings, RootKind, RootSpec
 from provision.builder.state import Phase, ProfileState, load_state, save_state
 from provision.builder.sync import check_repositories
 from provision.errors import BuildError, ProvisionError, PublishError
-from provision.portage.elfabi import check_packages, parse_version
 from provision.profiles import ProfileSet
 from provision.profiles.model import Profile
 from provision.signing import KeyInfo, ensure_key
+from provision.snapshots.index import read_index
 from provision.snapshots.layout import DataLayout
 from provision.snapshots.publish import cleanup_incoming, publish
 from provision.snapshots.read import current_index, current_snapshot, read_meta
 from provision.snapshots.stage import publish_install_stage
-from provision.snapshots.verify import read_index
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +79,10 @@ class Builder:
             make_root(spec).check()
             planned.append(Planned(profile, spec))
         key = ensure_key(self.layout.keys)
+        if any(p.profile.secure_boot for p in planned):
+            from provision.secureboot.key import ensure as ensure_secureboot_key
+
+            ensure_secureboot_key(self.layout.keys)  # made on first use, like the package key
         return planned, key
 
     # -- state ----------------------------------------------------------------------------------
@@ -181,6 +184,8 @@ class Builder:
         """Refuse packages whose ELF files need a newer kernel than the profile targets."""
         if not profile.kernel.min_version:
             return
+        from provision.portage.elfabi import check_packages, parse_version  # pyelftools: here
+
         published = {e.get("PATH", "") for e in current_index(self.layout, profile.name).entries}
         new = [
             staging / e["PATH"]

@@ -10,6 +10,7 @@ syncs on the server and builds on a worker, in the worker's own data dir and wit
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -38,10 +39,11 @@ from provision.portage.render import render_world
 from provision.profiles.model import Profile
 from provision.run import Result
 from provision.signing import KeyInfo
+from provision.snapshots.index import read_index
 from provision.snapshots.layout import DataLayout
-from provision.snapshots.verify import read_index
 
 Report = Callable[[Phase], None]
+PRESERVED_LIBS_REGISTRY = "var/lib/portage/preserved_libs_registry"
 IMAGE_INPUTS = "inputs"  # beside the image: the world set and @system it was made from
 
 
@@ -181,10 +183,17 @@ def build_pass(
         res = root.emerge(mounts, argv, log)
         if res.returncode != 0:
             return failed(res, "update")
-        # consumers of a library whose old soname Portage had to keep are rebuilt now
-        res = root.emerge(mounts, preserved_rebuild_argv(), log)
-        if res.returncode != 0:
-            return failed(res, "@preserved-rebuild")
+        # consumers of a library whose old soname Portage had to keep are rebuilt now; with
+        # no preserved library the set is empty, and a second emerge run would only cost time
+        if preserved_libs(mounts.root):
+            res = root.emerge(mounts, preserved_rebuild_argv(), log)
+            if res.returncode != 0:
+                return failed(res, "@preserved-rebuild")
+        else:
+            with open(log, "a") as fh:
+                fh.write(
+                    "provision: no preserved libraries: @preserved-rebuild has nothing to do\n"
+                )
         image = None
         inputs = image_inputs(job.profile, repo_dir)
         if job.images and job.key and needs_image(mounts.pkgdir, job.current, inputs):
@@ -194,6 +203,26 @@ def build_pass(
             fh.write(f"provision: {exc}\n")
         return result(False, str(exc))
     return result(True, "", log.read_text(errors="replace"), image=image)
+
+
+def preserved_libs(root: Path) -> bool:
+    """Whether Portage keeps old libraries for consumers not rebuilt yet, from its registry in
+    the root (EROOT/var/lib/portage/preserved_libs_registry, JSON; prefix and stage roots
+    alike).  Unreadable or unknown: True (then @preserved-rebuild runs, as it always did)."""
+    path = root / PRESERVED_LIBS_REGISTRY
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return True
+    return not isinstance(data, dict) or any(
+        not isinstance(v, list) or len(v) < 3 or v[2] for v in data.values()
+    )
 
 
 def image_inputs(profile: Profile, repo_dir: Path) -> str:

@@ -114,6 +114,7 @@ class PrefixRoot:
             unprivileged=True,
             signing=mounts.key.signing if mounts.key else None,
             distcc_hosts=distcc_hosts,
+            secureboot_keys=str(mounts.key.sign_home.parent / "secureboot") if mounts.key else "",
         )
 
     def prepare(
@@ -171,6 +172,7 @@ class StageRoot:
             # no sandbox binary or portage user is assumed; bwrap already isolates the build
             unprivileged=True,
             signing=Signing(f"{keys}/sign", f"{keys}/verify", fingerprint) if fingerprint else None,
+            secureboot_keys=f"{keys}/secureboot" if fingerprint else "",  # keys bind-mounted
         )
 
     def _unpack(self, root: Path) -> None:

@@ -1,7 +1,8 @@
 """`provision dhcp`: dnsmasq for network boot, proxyDHCP beside an office DHCP server or full
 DHCP on an isolated lab network.  `--print` only prints the config (for admins who run their
 own dnsmasq); otherwise it is written to DATA_DIR/dnsmasq-pxe.conf and dnsmasq runs in the
-foreground (log in DATA_DIR/dnsmasq.log).
+foreground (log in DATA_DIR/dnsmasq.log).  In proxy mode the HTTP boot responder runs beside
+it (dnsmasq does not answer HTTP boot clients in proxy mode; see `provision httpboot`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 from typing import Any
 
 from provision.commands import Context
+from provision.commands.httpboot import start_responder
 from provision.errors import ConfigError
 from provision.pxe import dnsmasq
 
@@ -24,7 +26,24 @@ def register(sub: Any) -> None:
     p.add_argument("--range", default="", help="full mode: FIRST,LAST addresses to hand out")
     p.add_argument("--lease-time", default="1h")
     p.add_argument("--router", default="", help="full mode: default gateway to hand out")
-    p.add_argument("--uefi-loader", default="ipxe.efi", choices=["ipxe.efi", "snponly.efi"])
+    p.add_argument(
+        "--uefi-loader",
+        default="ipxe.efi",
+        choices=dnsmasq.UEFI_LOADERS,
+        help="UEFI PXE clients' loader (shimx64.efi: Secure Boot, full mode; see docs/pxe.md)",
+    )
+    p.add_argument(
+        "--bios-loader",
+        default="undionly.kpxe",
+        choices=dnsmasq.BIOS_LOADERS,
+        help="BIOS PXE clients' loader (pxelinux.0: needs `provision tftp --populate --pxelinux`)",
+    )
+    p.add_argument(
+        "--http-boot",
+        default=dnsmasq.HttpBoot.IPXE.value,
+        choices=[h.value for h in dnsmasq.HttpBoot],
+        help="UEFI HTTP boot clients get: ipxe (ipxe.efi), iso (the Secure Boot live ISO), off",
+    )
     p.add_argument("--print", action="store_true", help="print the config and exit")
     p.set_defaults(func=cmd_dhcp)
 
@@ -44,6 +63,8 @@ def config_from_args(args: argparse.Namespace) -> dnsmasq.DhcpConfig:
         lease_time=args.lease_time,
         router=args.router,
         uefi_loader=args.uefi_loader,
+        bios_loader=args.bios_loader,
+        http_boot=dnsmasq.HttpBoot(args.http_boot),
     )
 
 
@@ -55,5 +76,11 @@ def cmd_dhcp(ctx: Context, args: argparse.Namespace) -> int:
     path = dnsmasq.write_config(ctx.data_dir, cfg)
     log_path = ctx.data_dir / "dnsmasq.log"
     print(f"provision: dnsmasq ({cfg.mode.value} mode) with {path}; log in {log_path}", flush=True)
-    dnsmasq.run_dnsmasq(path, log_path)
+    responder_settings = dnsmasq.responder_settings(cfg)
+    responder = start_responder(responder_settings) if responder_settings else None
+    try:
+        dnsmasq.run_dnsmasq(path, log_path)
+    finally:
+        if responder is not None:
+            responder.stop()
     return 0

@@ -14,8 +14,8 @@ from provision.commands import Context
 from provision.dns.discover import load_resolver_config, locate_server
 from provision.dns.resolvconf import RESOLV_CONF
 from provision.errors import ConfigError, InstallError
+from provision.install import bootinfo, inventory, steps
 from provision.install import disks as disklib
-from provision.install import inventory, steps
 from provision.install.config import InstallConfig, config_document, parse_atoms, parse_config
 from provision.install.discover import check_cpu, report_inventory, wait_for_config
 from provision.install.events import Events
@@ -218,6 +218,12 @@ def _load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
     if not host:
         raise InstallError("no host id: pass --host MAC or boot with provision.host=MAC")
     token = args.token or cmdline.get("token", "")
+    if not args.dry_run:
+        # how this machine booted (the firmware's record), first of the install's events: the
+        # picker shows it while the machine waits for a profile
+        booted = bootinfo.detect(bootinfo.boot_hint(cmdline))
+        events = Events(url=f"{server.rstrip('/')}/api/v1/hosts/{host}/events", token=token)
+        events.emit("boot", booted.path.value, booted.message())
     answer = None
     if not args.no_report and not args.dry_run:
         answer = report_inventory(server, host, token, inventory.collect())

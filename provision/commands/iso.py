@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from provision.commands import Context
-from provision.iso.base import BootloaderDirs
+from provision.iso.base import BootloaderDirs, UefiChain
 from provision.iso.build import IsoRequest, build_iso
 from provision.iso.menus import TEMPLATES_DIR
-from provision.iso.writer import Progress
+from provision.iso.plan import Progress
 from provision.names import HostName, Mac, ProfileName
-from provision.server.store import Store
 
 
 def register(sub: Any) -> None:
@@ -87,6 +87,13 @@ def register(sub: Any) -> None:
         help="GRUB's x86_64-efi modules (default: /usr/lib/grub/x86_64-efi)",
     )
     p.add_argument(
+        "--uefi",
+        choices=[c.value for c in UefiChain],
+        default=UefiChain.AUTO.value,
+        help="UEFI boot chain: signed (shim + Debian's signed GRUB, boots with Secure Boot on), "
+        "grub (unsigned), auto (signed when shim-signed and grub-efi-amd64-signed are installed)",
+    )
+    p.add_argument(
         "--timeout", type=int, default=5, metavar="SECONDS", help="boot menu timeout (default: 5)"
     )
     p.add_argument(
@@ -122,12 +129,16 @@ def progress_printer(name: str, tty: bool) -> Progress:
 
 
 def cmd_iso(ctx: Context, args: argparse.Namespace) -> int:
-    dirs = BootloaderDirs()
+    dirs = BootloaderDirs(uefi=UefiChain(args.uefi))
     if args.syslinux_dir:
-        dirs = BootloaderDirs(syslinux=tuple(args.syslinux_dir), grub_efi=dirs.grub_efi)
+        dirs = dataclasses.replace(dirs, syslinux=tuple(args.syslinux_dir))
     if args.grub_efi_dir:
-        dirs = BootloaderDirs(syslinux=dirs.syslinux, grub_efi=(args.grub_efi_dir,))
-    store = Store.in_data_dir(ctx.data_dir) if (args.host or args.hostname) else None
+        dirs = dataclasses.replace(dirs, grub_efi=(args.grub_efi_dir,))
+    store = None
+    if args.host or args.hostname:
+        from provision.server.store import Store  # SQLite: only for a per-host medium
+
+        store = Store.in_data_dir(ctx.data_dir)
     req = IsoRequest(
         data_dir=ctx.data_dir,
         profiles_dir=ctx.profiles_dir,

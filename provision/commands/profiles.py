@@ -14,7 +14,7 @@ from provision.fleet.rules import load_rules, rules_path
 from provision.names import ProfileName
 from provision.portage.render import BuildContext, render_all
 from provision.profiles import ProfileSet, load_profile
-from provision.profiles.load import NOT_PROFILES
+from provision.profiles.files import NOT_PROFILES
 
 
 def register(sub: Any) -> None:

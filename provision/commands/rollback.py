@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "snapshot",
         nargs="?",
-        default="",
+        default=None,  # argparse would build a SnapshotId from a string default: not ""
         type=SnapshotId,
         help="default: the one before current",
     )
@@ -35,7 +35,7 @@ def cmd_rollback(ctx: Context, args: argparse.Namespace) -> int:
         for sid in list_snapshots(layout, args.profile):
             print(sid)
         return 0
-    sid = rollback(layout, args.profile, args.snapshot)
+    sid = rollback(layout, args.profile, args.snapshot or "")
     hold(ctx.data_dir, args.profile, f"rolled back to {sid} by the admin")
     print(
         f"{args.profile}: current -> {sid} "

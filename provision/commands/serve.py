@@ -1,14 +1,16 @@
 """`provision serve`: the whole server on an embedded default.
 
-Always: the HTTP server (waitress) with every blueprint mounted — the web UI, the admin and
-installer APIs, the binhost snapshots and boot files — SQLite in the data dir, and the
-image-order worker.  Optional parts start when their module exists and they are configured:
+Always: the HTTP server (granian, see provision.server.http) with every blueprint mounted —
+the web UI, the admin and installer APIs, the binhost snapshots and boot files — SQLite in the
+data dir, and the image-order worker.  Optional parts start when their module exists and they
+are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
   with `--broker URL` (or `broker` in build.toml) passes run on the build farm's workers
   (provision.farm: Celery + Redis), one pass per profile at a time, all profiles in parallel;
 - TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
-- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf;
+- dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in
+  proxy mode, the HTTP boot responder provision.pxe.httpboot with DATA_DIR/httpboot.json);
 - the DNS retry loop (provision.dns): when DATA_DIR/dns.toml exists, queued registrations are
   retried every minute.
 Each part logs one line saying whether it runs.
@@ -21,11 +23,9 @@ import dataclasses
 import importlib.util
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -33,7 +33,7 @@ from flask import Flask
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
 from provision.mirror import load_mirrors
-from provision.server import services
+from provision.server import http, services
 from provision.server.app import create_app
 from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
@@ -82,6 +82,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(http.BACKLOG)  # connections wait in the backlog until the server runs
     except OSError as exc:
         sock.close()
         raise ProvisionError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
@@ -147,7 +148,7 @@ def start_farm(
     return FarmExecutor(farm, build_settings), stop
 
 
-def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
+def start_tftp(settings: ServerSettings, listen: str, app: Flask | None = None) -> Stop | None:
     if not listen:
         log.info("tftp: not started (pass --tftp ADDR:PORT)")
         return None
@@ -156,9 +157,14 @@ def start_tftp(settings: ServerSettings, listen: str) -> Stop | None:
             "--tftp", "the TFTP server (provision.pxe.tftp) is not available in this build"
         )
     from provision.pxe.tftp import TftpServer
+    from provision.server import tftpboot
 
     host, port = split_listen(listen)
-    server = TftpServer(settings.data_dir / "tftp")
+    server = TftpServer(
+        settings.data_dir / "tftp",
+        dynamic=tftpboot.dynamic(settings),  # GRUB's per-host configs, the live files
+        on_fetch=tftpboot.on_fetch(services.sightings(app)) if app is not None else None,
+    )
     addr = server.start(host, port)
     print(
         f"provision: tftp on {addr[0]}:{addr[1]} serving {settings.data_dir / 'tftp'}", flush=True
@@ -177,10 +183,24 @@ def start_dnsmasq(settings: ServerSettings, enabled: bool) -> Stop | None:
     config = settings.data_dir / CONFIG_NAME
     if not config.is_file():
         raise ConfigError(str(config), "no dnsmasq config (write it with the pxe commands first)")
+    from provision.pxe.dnsmasq import load_responder_settings
+
+    responder_settings = load_responder_settings(settings.data_dir)  # a bad file fails here
     daemon = spawn_dnsmasq(config, settings.data_dir / "dnsmasq.log")  # checks the config first
     print(f"provision: dnsmasq running with {config}", flush=True)
+    responder = None
+    if responder_settings is not None:  # proxy mode: HTTP boot clients get our answer
+        from provision.commands.httpboot import start_responder
+
+        try:
+            responder = start_responder(responder_settings)
+        except ProvisionError:
+            daemon.stop()
+            raise
 
     def stop() -> None:
+        if responder is not None:
+            responder.stop()
         daemon.stop()  # dnsmasq ends with the server
 
     return stop
@@ -208,23 +228,6 @@ def start_dns_retry(settings: ServerSettings, interval: float = 60.0) -> Stop | 
         thread.join(timeout=30)
 
     return stop_it
-
-
-def http_server(app: Flask, sock: socket.socket, settings: ServerSettings, threads: int) -> Any:
-    """The waitress server for the app on a bound socket (its limits: docs/server.md)."""
-    import waitress
-
-    return waitress.create_server(
-        app,
-        sockets=[sock],
-        threads=threads,
-        connection_limit=1000,  # waitress' default of 100 stalls a fleet booting at once
-        ident="provision",
-        # with trusted_proxies, provision.server.proxy decides (X-Forwarded-* from those
-        # peers only); without, waitress drops every forwarding header as well
-        clear_untrusted_proxy_headers=not settings.trusted_proxies,
-        max_request_body_size=settings.max_body_bytes,  # refused with 413 before the app runs
-    )
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
@@ -260,7 +263,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print("provision: no admin password set: run `provision admin-password`", flush=True)
     try:
         for stop in (
-            start_tftp(settings, args.tftp),
+            start_tftp(settings, args.tftp, app),
             start_dnsmasq(settings, args.dnsmasq),
             start_dns_retry(settings),
             None if args.no_build else start_builder(settings, app, args.broker),
@@ -269,23 +272,25 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
                 stops.append(stop)
         if args.no_build:
             log.info("builder: not started (--no-build)")
-        server = http_server(app, sock, settings, args.threads)
-
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, on_term)
         print(
-            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url})",
+            f"provision: serving on http://{host}:{port}/ (clients use {settings.base_url}; "
+            f"{http.available()}, {args.threads} threads)",
             flush=True,
         )
         try:
-            server.run()  # returns on SIGTERM / Ctrl-C (waitress handles KeyboardInterrupt)
+            # returns on SIGTERM / Ctrl-C; body caps: Flask's MAX_CONTENT_LENGTH (413 before a
+            # view reads), and waitress' own when it is the server
+            http.serve(
+                app,
+                sock,
+                args.threads,
+                max_body=settings.max_body_bytes,
+                proxied=bool(settings.trusted_proxies),
+            )
         except KeyboardInterrupt:
             pass
         finally:
             print("provision: stopping", flush=True)
-            server.close()
     finally:
         for stop in reversed(stops):
             stop()

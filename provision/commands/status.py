@@ -10,7 +10,7 @@ from provision.builder.status import profile_status, render_table
 from provision.commands import Context
 from provision.errors import ConfigError
 from provision.names import ProfileName
-from provision.profiles import ProfileSet
+from provision.profiles.files import profile_names, profile_path
 from provision.server.settings import ServerSettings, load_settings
 from provision.snapshots.layout import DataLayout
 
@@ -35,11 +35,12 @@ def base_url_of(ctx: Context, override: str) -> str:
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     names = args.profiles
     if names:
-        profiles = ProfileSet(ctx.profiles_dir)
+        if not ctx.profiles_dir.is_dir():
+            raise ConfigError(str(ctx.profiles_dir), "profile directory does not exist")
         for name in names:
-            profiles.path_of(name)
+            profile_path(ctx.profiles_dir, name)
     else:
-        known = ProfileSet(ctx.profiles_dir).names() if ctx.profiles_dir.is_dir() else []
+        known = profile_names(ctx.profiles_dir) if ctx.profiles_dir.is_dir() else []
         names = sorted(set(known) | set(DataLayout(ctx.data_dir).profiles_built()))
     url = base_url_of(ctx, args.base_url)
     rows = [profile_status(ctx.data_dir, n, url) for n in names]

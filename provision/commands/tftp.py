@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from provision.commands import Context
 from provision.commands.serve import split_listen
 from provision.errors import ConfigError
 from provision.pxe import bootloaders, layout
-from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer
+from provision.pxe.tftp import HANDSHAKE_TIMEOUT, MAX_SESSIONS, Fetch, TftpServer, serve_processes
+from provision.secureboot.files import live_chain
 
 log = logging.getLogger("provision.tftp")
 
@@ -33,6 +35,12 @@ def register(sub: Any) -> None:
     p.add_argument("--base-url", default="", help="URL clients use to reach the HTTP server")
     p.add_argument("--uefi-loader", default="ipxe.efi", choices=sorted(bootloaders.UEFI_LOADERS))
     p.add_argument("--pxelinux", action="store_true", help="also lay out pxelinux (BIOS)")
+    p.add_argument(
+        "--secure-boot",
+        action="store_true",
+        help="also lay out the Secure Boot chain (shim, Debian's signed network GRUB); its "
+        "per-host configs come from `provision serve --tftp`",
+    )
     p.add_argument("--log", type=Path, default=None, help="append the fetch log to this file")
     p.add_argument(
         "--max-sessions",
@@ -47,18 +55,31 @@ def register(sub: Any) -> None:
         help="seconds a new transfer may wait for the client's first answer before another "
         f"request may take its place (default {HANDSHAKE_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, 2 * (os.cpu_count() or 1)),
+        help="processes sharing the port (SO_REUSEPORT; default: two per core, at most 4: "
+        "they mostly wait for clients, and more of them get more CPU time under load)",
+    )
     p.set_defaults(func=cmd_tftp)
 
 
 def populate(
-    root: Path, base_url: str, uefi: str = "ipxe.efi", pxelinux: bool = False
+    root: Path,
+    base_url: str,
+    uefi: str = "ipxe.efi",
+    pxelinux: bool = False,
+    secure_boot: bool = False,
 ) -> list[str]:
     """Find the bootloaders and write the TFTP tree; returns the names written."""
     if not base_url:
         raise ConfigError("--base-url", "needed to write boot.ipxe (e.g. http://10.0.0.1:8080)")
     found = bootloaders.find_all(uefi=uefi, pxelinux=pxelinux)
     lkrn = layout.find_ipxe_lkrn() if pxelinux else None
-    return layout.write_tree(root, layout.plan_tree(found, base_url, ipxe_lkrn=lkrn))
+    chain = live_chain(network=True) if secure_boot else None
+    plan = layout.plan_tree(found, base_url, ipxe_lkrn=lkrn, secure_boot=chain)
+    return layout.write_tree(root, plan)
 
 
 def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
@@ -66,7 +87,8 @@ def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
     root: Path = args.root or ctx.data_dir / "tftp"
     if args.populate:
         root.mkdir(parents=True, exist_ok=True)
-        for name in populate(root, args.base_url, args.uefi_loader, args.pxelinux):
+        written = populate(root, args.base_url, args.uefi_loader, args.pxelinux, args.secure_boot)
+        for name in written:
             print(f"provision: wrote {root / name}", flush=True)
     log.setLevel(logging.INFO)
     if not log.handlers:
@@ -82,18 +104,31 @@ def cmd_tftp(ctx: Context, args: argparse.Namespace) -> int:
         if sink is not None:
             sink.write(f"{fetch.time:.3f} {fetch.line()}\n")
 
-    server = TftpServer(
-        root,
-        on_fetch=on_fetch,
-        max_sessions=args.max_sessions,
-        handshake_timeout=args.handshake_timeout,
-    )
+    if not 1 <= args.workers <= 64:
+        raise ConfigError("--workers", "expected 1 .. 64")
+    workers = args.workers
+    if not root.is_dir():
+        raise ConfigError(str(root), "TFTP root is not a directory")
+
+    def make(reuse_port: bool) -> TftpServer:
+        return TftpServer(
+            root,
+            on_fetch=on_fetch,
+            max_sessions=max(1, args.max_sessions // workers),
+            handshake_timeout=args.handshake_timeout,
+            reuse_port=reuse_port,
+        )
+
+    def ready(bound: tuple[str, int]) -> None:
+        print(
+            f"provision: TFTP serving {root.resolve()} on {bound[0]}:{bound[1]}"
+            f" ({workers} process{'es' if workers > 1 else ''})",
+            flush=True,
+        )
+
     try:
-        bound = server.start(host, port)
-        print(f"provision: TFTP serving {server.root} on {bound[0]}:{bound[1]}", flush=True)
-        server.wait()
+        serve_processes(make, host, port, workers, ready)
     except KeyboardInterrupt:
-        server.stop()
         raise
     finally:
         if sink is not None:

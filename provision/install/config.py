@@ -58,6 +58,30 @@ class Sources:
         return out
 
 
+# The Secure Boot files of an install: their names on the server (GET /boot/secureboot/NAME).
+SECURE_BOOT_FILES = ("shimx64.efi", "mmx64.efi", "grubx64.efi", "provision-db.der")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+@dataclass(frozen=True)
+class SecureBootFiles:
+    """Where a secure_boot profile's install gets shim, the server-signed GRUB, MokManager and
+    the certificate to enrol, each pinned by its SHA-256 (the config document is per host and
+    token-authenticated; the files are public)."""
+
+    url: str  # .../boot/secureboot/ (NAME is appended)
+    sha256: dict[str, str]
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")) or not self.url.endswith("/"):
+            raise ConfigError("secure_boot.url", f"{self.url!r} is not an http(s) directory URL")
+        if set(self.sha256) != set(SECURE_BOOT_FILES):
+            raise ConfigError("secure_boot.sha256", f"expected {', '.join(SECURE_BOOT_FILES)}")
+        for name, digest in self.sha256.items():
+            if not isinstance(digest, str) or not _SHA256.match(digest):
+                raise ConfigError(f"secure_boot.sha256.{name}", "not a SHA-256 (hex)")
+
+
 @dataclass(frozen=True)
 class InstallConfig:
     host_id: str  # the MAC address (or another stable id) this install is for
@@ -67,6 +91,7 @@ class InstallConfig:
     wipe: bool = False
     events_url: str = ""  # POST target for events ("" = print only)
     token: str = ""
+    secure_boot: SecureBootFiles | None = None  # set for a secure_boot profile
     force_cpu: bool = False  # an admin forced this profile past the CPU check (provision.fleet)
 
     @property
@@ -87,13 +112,14 @@ def config_document(
     repo_url: str = "",
     key_fingerprint: str = "",
     image_url: str = "",
+    secure_boot_sha256: dict[str, str] | None = None,
     force_cpu: bool = False,
     mirrors: tuple[tuple[int, str], ...] = (),
 ) -> dict[str, Any]:
     """The JSON the server returns to an installing host (pure).  mirrors: (priority, base
     URL) of the server's mirrors (provision mirror)."""
     base = base_url.rstrip("/")
-    return {
+    doc: dict[str, Any] = {
         "host": {"id": host_id, "hostname": hostname, "wipe": wipe, "force_cpu": force_cpu},
         "profile": dataclasses.asdict(profile),
         "settings": {k: settings[k] for k in SETTING_KEYS if k in settings},
@@ -110,6 +136,9 @@ def config_document(
         },
         "events_url": f"{base}/api/v1/hosts/{host_id}/events",
     }
+    if secure_boot_sha256 is not None:
+        doc["secure_boot"] = {"url": f"{base}/boot/secureboot/", "sha256": secure_boot_sha256}
+    return doc
 
 
 def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
@@ -144,6 +173,18 @@ def parse_config(doc: Any, *, token: str = "") -> InstallConfig:
         force_cpu=host.get("force_cpu", False) is True,
         events_url=_str("events_url", d.get("events_url", "")),
         token=token,
+        secure_boot=_secure_boot(d.get("secure_boot")),
+    )
+
+
+def _secure_boot(value: Any) -> SecureBootFiles | None:
+    if value is None:
+        return None
+    sb = _obj("secure_boot", value)
+    digests = _obj("secure_boot.sha256", sb.get("sha256", {}))
+    return SecureBootFiles(
+        url=_str("secure_boot.url", sb.get("url", "")),
+        sha256={str(k): v for k, v in digests.items()},
     )
 
 

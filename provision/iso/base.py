@@ -14,13 +14,16 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from provision.errors import ConfigError
 from provision.fsutil import atomic_output
 from provision.iso.menus import Templates, render_grub_esp
 from provision.iso.plan import BootBase
+from provision.iso.secureboot import STUB_PATH, build_signed_esp
 from provision.run import run
+from provision.secureboot import files as signed_files
 
 SYSLINUX_DIRS = (
     Path("/usr/lib/ISOLINUX"),  # Debian: isolinux.bin
@@ -40,10 +43,17 @@ GRUB_MODULES = (
 ESP_LABEL = "PROVISION"
 
 
+class UefiChain(StrEnum):
+    AUTO = "auto"  # signed when the signed files are installed, else grub
+    SIGNED = "signed"  # shim + Debian's signed GRUB: boots with Secure Boot on
+    GRUB = "grub"  # an unsigned GRUB built here (Secure Boot must be off)
+
+
 @dataclass(frozen=True)
 class BootloaderDirs:
     syslinux: tuple[Path, ...] = SYSLINUX_DIRS
     grub_efi: tuple[Path, ...] = GRUB_EFI_DIRS
+    uefi: UefiChain = UefiChain.AUTO
 
 
 def find_in(dirs: tuple[Path, ...], name: str, what: str) -> Path:
@@ -151,5 +161,25 @@ def prepare_base(
     for tool in ("grub-mkstandalone", "mkfs.vfat", "mmd", "mcopy"):
         if shutil.which(tool) is None and not Path("/sbin", tool).exists():
             raise ConfigError(tool, "not installed (Debian: grub-common, dosfstools, mtools)")
-    esp, mark = build_esp(cache_dir, grub_dir, templates)
-    return BootBase(isolinux, modules, esp, mark, kernel, initrd)
+    chain = _live_chain(dirs.uefi)
+    if chain is None:
+        esp, mark = build_esp(cache_dir, grub_dir, templates)
+        return BootBase(isolinux, modules, esp, mark, kernel, initrd)
+    signed_files.require_signed(kernel, "the live kernel")
+    esp, mark, stub = build_signed_esp(cache_dir, chain, templates, mark_for)
+    return BootBase(
+        isolinux, modules, esp, mark, kernel, initrd, tree_files=((STUB_PATH, stub.encode()),)
+    )
+
+
+def _live_chain(choice: UefiChain) -> signed_files.LiveChain | None:
+    """The signed files for UefiChain.SIGNED (ConfigError naming the package when missing),
+    for AUTO when they are all installed; None: the unsigned GRUB."""
+    if choice is UefiChain.GRUB:
+        return None
+    try:
+        return signed_files.live_chain()
+    except ConfigError:
+        if choice is UefiChain.SIGNED:
+            raise
+        return None

@@ -10,10 +10,10 @@ from provision.errors import ConfigError
 from provision.hosts import HostRegistry, HostStamp, host_stamp
 from provision.iso import inputs
 from provision.iso.base import BootloaderDirs, prepare_base
+from provision.iso.cached import write_per_host
 from provision.iso.menus import TEMPLATES_DIR, load_templates
-from provision.iso.plan import IsoPlan, TreeFile, plan_image, scan_tree
-from provision.iso.stamp import Stamp
-from provision.iso.writer import Progress, write_iso
+from provision.iso.plan import IsoPlan, Progress, TreeFile, plan_image, scan_tree
+from provision.iso.stamp import SNAPSHOT_DIR, STAGE_DIR, Stamp
 from provision.profiles import ProfileSet
 
 
@@ -112,4 +112,15 @@ def build_iso(req: IsoRequest, progress: Progress | None = None) -> tuple[IsoPla
     mode = req.mode
     if mode is None:  # a host's medium carries its installer token: a secret
         mode = 0o600 if (req.mac or req.hostname) else 0o644
-    return plan, write_iso(plan, req.output, progress, mode=mode)
+    if not plan_has_tree(plan):  # a per-host (or enrollment) medium: from the cached base
+        size = write_per_host(plan, req.output, req.cache_dir, progress, mode=mode)
+        if size is not None:
+            return plan, size
+    from provision.iso.writer import write_iso  # pycdlib: only when mastering
+
+    return plan, write_iso(plan, req.output, progress, mode=mode)[0]
+
+
+def plan_has_tree(plan: IsoPlan) -> bool:
+    """Whether a medium carries a snapshot or a stage (then it is mastered whole)."""
+    return any(f.where.posix.startswith((f"{SNAPSHOT_DIR}/", f"{STAGE_DIR}/")) for f in plan.files)

@@ -1,10 +1,14 @@
 """Repair the CRCs of the GPT that pycdlib's isohybrid writes (pure + a thin patcher).
 
 pycdlib 1.22 computes the partition-array CRC over the used entries only, not over the whole
-array the header declares, and gives the backup array other partition GUIDs than the primary,
-so `gdisk` reports a corrupt GPT.  Firmware boots the medium from the
+array the header declares, gives the backup array other partition GUIDs than the primary, and
+the backup header another disk GUID, so `gdisk` reports a corrupt GPT ("main header's disk GUID
+... doesn't match the backup GPT header's disk GUID").  Firmware boots the medium from the
 MBR either way (the hybrid MBR is not protective), but partitioning tools and some firmware read
-the GPT: we recompute both CRCs after writing.
+the GPT: after writing we copy the primary's disk GUID and partition array into the backup and
+recompute every CRC.  `sgdisk -v` then reports what it reports for xorriso's isohybrid images
+too: the hybrid MBR's partitions overlap, and the partition table overlaps partition 1 (which
+starts at sector 0 and spans the whole image).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import BinaryIO
 
 SECTOR = 512
 SIGNATURE = b"EFI PART"
+DISK_GUID = slice(56, 72)  # in a GPT header
 
 
 def fixed_header(header: bytes, entries: bytes) -> bytes:
@@ -25,6 +30,19 @@ def fixed_header(header: bytes, entries: bytes) -> bytes:
     struct.pack_into("<I", out, 16, 0)
     struct.pack_into("<I", out, 16, zlib.crc32(bytes(out[:size])))
     return bytes(out)
+
+
+def with_disk_guid(header: bytes, disk_guid: bytes) -> bytes:
+    """The header carrying disk_guid (16 bytes); its CRCs still need fixed_header()."""
+    if len(disk_guid) != 16:
+        raise ValueError(f"a disk GUID has 16 bytes, not {len(disk_guid)}")
+    out = bytearray(header)
+    out[DISK_GUID] = disk_guid
+    return bytes(out)
+
+
+def disk_guid(header: bytes) -> bytes:
+    return header[DISK_GUID]
 
 
 def header_fields(header: bytes) -> tuple[int, int, int, int]:
@@ -53,5 +71,5 @@ def repair(fh: BinaryIO) -> bool:
         fh.seek(backup_array * SECTOR)
         fh.write(entries)  # the backup array is a copy of the primary one
         fh.seek(backup_lba * SECTOR)
-        fh.write(fixed_header(backup, entries))
+        fh.write(fixed_header(with_disk_guid(backup, disk_guid(primary)), entries))
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from provision.iso.stamp import (
     render_config,
 )
 
+Progress = Callable[[int, int], None]  # (bytes written, bytes in all)
 ISOLINUX_DIR = "isolinux"
 BIOS_BOOT = f"{ISOLINUX_DIR}/isolinux.bin"
 BOOT_CATALOG = f"{ISOLINUX_DIR}/boot.cat"
@@ -42,6 +43,7 @@ class BootBase:
     mark: str  # the file GRUB searches to find this medium, e.g. "boot/grub/provision-ab12.mark"
     kernel: Path
     initrd: Path
+    tree_files: tuple[tuple[str, bytes], ...] = ()  # small files on the ISO tree (rel, data)
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,19 @@ class IsoPlan:
         raise KeyError(posix)
 
 
+GRUB_CFG = "boot/grub/grub.cfg"
+ISOLINUX_CFG = f"{ISOLINUX_DIR}/isolinux.cfg"
+# the stamp files that differ between two hosts' media (the key is the server's: in the base)
+STAMP_PATHS = (CONFIG_PATH, ISOLINUX_CFG, GRUB_CFG)
+
+
 def stamp_files(stamp: Stamp, templates: Templates, timeout_s: int) -> dict[str, bytes]:
     """The per-medium files: everything that differs between two media of one base."""
     return {
         CONFIG_PATH: render_config(stamp, templates["config.toml"]).encode(),
         PUBLIC_KEY_PATH: stamp.public_key.encode(),
-        f"{ISOLINUX_DIR}/isolinux.cfg": render_isolinux(stamp, templates, timeout_s).encode(),
-        "boot/grub/grub.cfg": render_grub(stamp, templates, timeout_s).encode(),
+        ISOLINUX_CFG: render_isolinux(stamp, templates, timeout_s).encode(),
+        GRUB_CFG: render_grub(stamp, templates, timeout_s).encode(),
     }
 
 
@@ -109,6 +117,7 @@ def plan_image(
         (KERNEL.lstrip("/"), base.kernel, 0o644),
         (INITRD.lstrip("/"), base.initrd, 0o644),
         (base.mark, b"provision install medium\n", 0o644),
+        *((rel, data, 0o644) for rel, data in base.tree_files),
     ]
     items += [(rel, data, 0o644) for rel, data in stamp_files(stamp, templates, timeout_s).items()]
     if stage is not None:

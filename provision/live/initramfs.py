@@ -3,6 +3,9 @@
 `marker_entries()` makes the smallest live system: it prints a marker line and the kernel
 command line on the console and powers off.  Boot tests (PXE, ISO) use it to prove that the
 chain delivered our kernel and initrd; the full live environment builds on the same writer.
+On UEFI it also prints what the firmware says (efivarfs, with the kernel's own signed
+efivarfs.ko when it is a module): `MARKER secureboot=1|0`, the BootCurrent variable and the
+boot option it names (hex), from which provision.install.bootinfo tells the boot path.
 """
 
 from __future__ import annotations
@@ -30,6 +33,29 @@ echo "{marker} cmdline: $(cat /proc/cmdline)"
 for arg in $(cat /proc/cmdline); do
   case "$arg" in provision.*) echo "{marker} $arg";; esac
 done
+if [ -d /sys/firmware/efi ]; then
+  [ -f /lib/efivarfs.ko ] && insmod /lib/efivarfs.ko
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+  v=/sys/firmware/efi/efivars
+  g=8be4df61-93ca-11d2-aa0d-00e098032b8c
+  echo "{marker} firmware=uefi"
+  if [ -f $v/SecureBoot-$g ]; then
+    sb=$(od -An -tx1 -v $v/SecureBoot-$g | tr -d ' \n')
+    echo "{marker} efivar SecureBoot $sb"
+    echo "{marker} secureboot=${{sb:9:1}}"
+  fi
+  if [ -f $v/BootCurrent-$g ]; then
+    cur=$(od -An -tx1 -v $v/BootCurrent-$g | tr -d ' \n')
+    echo "{marker} efivar BootCurrent $cur"
+    opt=Boot$(echo "${{cur:10:2}}${{cur:8:2}}" | tr a-f A-F)
+    [ -f $v/$opt-$g ] && echo "{marker} efivar $opt $(od -An -tx1 -v $v/$opt-$g | tr -d ' \n')"
+  fi
+  mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+  lock=/sys/kernel/security/lockdown
+  [ -f $lock ] && echo "{marker} lockdown $(cat $lock)"
+else
+  echo "{marker} firmware=bios"
+fi
 echo "{marker} done"
 sync
 poweroff -f
@@ -78,8 +104,23 @@ def base_entries(busybox: Path, init_script: str) -> Iterator[cpio.Entry]:
     yield cpio.file("init", data=init_script.encode(), perm=0o755)
 
 
-def marker_entries(busybox: Path | None = None, marker: str = MARKER) -> Iterator[cpio.Entry]:
-    return base_entries(busybox or find_busybox(), MARKER_INIT.format(marker=marker))
+def marker_entries(
+    busybox: Path | None = None, marker: str = MARKER, efivarfs: Path | None = None
+) -> Iterator[cpio.Entry]:
+    """The marker system; efivarfs: the kernel's efivarfs.ko (copied byte for byte: under
+    Secure Boot's lockdown only its signed module loads)."""
+    yield from base_entries(busybox or find_busybox(), MARKER_INIT.format(marker=marker))
+    yield cpio.directory("lib")
+    if efivarfs is not None and efivarfs.is_file():
+        yield cpio.file("lib/efivarfs.ko", source=efivarfs, perm=0o644)
+
+
+def efivarfs_module(kernel: Path) -> Path | None:
+    """The kernel's efivarfs.ko, when efivarfs is a module (Debian: CONFIG_EFIVAR_FS=m)."""
+    from provision.live.modules import modules_dir_for
+
+    found = sorted(modules_dir_for(kernel).glob("kernel/fs/efivarfs/efivarfs.ko*"))
+    return found[0] if found and found[0].suffix == ".ko" else None
 
 
 def write_initramfs(path: Path, entries: Iterable[cpio.Entry], *, compress: bool = True) -> None:
@@ -101,7 +142,8 @@ def make_marker_bootkit(out_dir: Path, marker: str = MARKER) -> tuple[Path, Path
     kernel = out_dir / "vmlinuz"
     initrd = out_dir / "initrd.img"
     out_dir.mkdir(parents=True, exist_ok=True)
+    source = find_kernel()
     if not kernel.exists():
-        shutil.copyfile(find_kernel(), kernel)
-    write_initramfs(initrd, marker_entries(marker=marker))
+        shutil.copyfile(source, kernel)
+    write_initramfs(initrd, marker_entries(marker=marker, efivarfs=efivarfs_module(source)))
     return kernel, initrd

@@ -17,8 +17,12 @@ from provision.live.debian import SUITE, cached_tarball, debian_mirror
 from provision.run import run
 
 PORTAGE_VERSION = "3.0.83"  # the pin of pyproject.toml
-RECIPE = "r2"  # bump when the recipe below changes (a new cached tarball is made)
-PACKAGES = ("python3", "gcc", "libc6-dev", "gnupg", "pax-utils", "zstd", "xz-utils", "bzip2")
+RECIPE = "r3"  # bump when the recipe below changes (a new cached tarball is made)
+# sbsigntool: secureboot.eclass signs kernels with sbsign (Gentoo: app-crypt/sbsigntools)
+PACKAGES = (
+    *("python3", "gcc", "libc6-dev", "gnupg", "pax-utils", "zstd", "xz-utils", "bzip2"),
+    "sbsigntool",
+)
 SITE = "/usr/local/lib/python3.11/site-packages"
 DESCRIPTION = "a Debian-made stand-in for a Gentoo stage3 (debootstrap minbase + Portage from PyPI)"
 

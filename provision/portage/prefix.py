@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import ConfigError
-from provision.fsutil import write_atomic
+from provision.fsutil import write_if_changed
 from provision.run import Result, run
 
 
@@ -89,12 +89,14 @@ class Prefix:
         if not counter.exists():
             counter.write_text("100")
         profile_link = self.config / "make.profile"
-        if profile_link.is_symlink() or profile_link.exists():
-            profile_link.unlink()
-        profile_link.symlink_to(portage_profile)
-        write_atomic(self.config / "repos.conf" / "provision.conf", repos_conf)
+        if not profile_link.is_symlink() or os.readlink(profile_link) != str(portage_profile):
+            if profile_link.is_symlink() or profile_link.exists():
+                profile_link.unlink()
+            profile_link.symlink_to(portage_profile)
+        # rendered every pass, written only when they differ (a no-op pass writes nothing)
+        write_if_changed(self.config / "repos.conf" / "provision.conf", repos_conf)
         for rel, content in files.items():
-            write_atomic(self.root / rel, content)
+            write_if_changed(self.root / rel, content)
         if distcc_masquerade is not None:
             if not distcc_masquerade.is_dir():
                 raise ConfigError(

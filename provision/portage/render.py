@@ -62,6 +62,7 @@ class BuildContext:
     signing: Signing | None = None
     extra_features: tuple[str, ...] = field(default_factory=tuple)
     distcc_hosts: tuple[str, ...] = ()  # DISTCC_HOSTS entries; enables FEATURES=distcc
+    secureboot_keys: str = ""  # the Secure Boot key's directory (db.key, db.crt) in the root
 
 
 def _q(value: str) -> str:
@@ -79,7 +80,27 @@ def _compile_lines(profile: Profile) -> list[str]:
     ]
     if p.cpu_flags_x86:
         lines.append(f"CPU_FLAGS_X86={_q(' '.join(p.cpu_flags_x86))}")
-    return [*lines, f"USE={_q(' '.join(p.use))}"]
+    use = [*p.use, *(SECUREBOOT_USE if profile.secure_boot else ())]
+    return [*lines, f"USE={_q(' '.join(use))}"]
+
+
+# Gentoo's way to sign kernels (and modules) for Secure Boot: secureboot.eclass and
+# linux-mod-r1 read these; dist-kernels, sys-boot/grub, sys-kernel/installkernel honour them.
+SECUREBOOT_USE = ("secureboot", "modules-sign")
+
+
+def secureboot_lines(profile: Profile, ctx: BuildContext) -> list[str]:
+    """SECUREBOOT_SIGN_KEY/CERT and MODULES_SIGN_KEY/CERT for a secure_boot profile."""
+    if not profile.secure_boot or not ctx.secureboot_keys:
+        return []
+    key, cert = f"{ctx.secureboot_keys}/db.key", f"{ctx.secureboot_keys}/db.crt"
+    return [
+        "# Secure Boot: packages with USE=secureboot sign their EFI images with the server's key",
+        f"SECUREBOOT_SIGN_KEY={_q(key)}",
+        f"SECUREBOOT_SIGN_CERT={_q(cert)}",
+        f"MODULES_SIGN_KEY={_q(key)}",
+        f"MODULES_SIGN_CERT={_q(cert)}",
+    ]
 
 
 def render_make_conf(profile: Profile, ctx: BuildContext) -> str:
@@ -112,6 +133,7 @@ def render_make_conf(profile: Profile, ctx: BuildContext) -> str:
         ]
     if ctx.distcc_hosts:
         lines.append(f"DISTCC_HOSTS={_q(' '.join(ctx.distcc_hosts))}")
+    lines += secureboot_lines(profile, ctx)
     lines += [f"{k}={_q(val)}" for k, val in sorted(p.extra.items())]
     return "\n".join(lines) + "\n"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, NotFound
-from provision.names import PROFILE_NAME_MAX, ProfileName
+from provision.names import ProfileName
 from provision.profiles import validate as v
+from provision.profiles.files import profile_names, profile_path
 from provision.profiles.model import (
     BootstrapStep,
     DiskLayout,
@@ -32,8 +33,6 @@ from provision.profiles.model import (
     Repository,
 )
 
-# TOML files of a profiles directory that are not profiles (discovery rules: provision.fleet)
-NOT_PROFILES = ("rules.toml",)
 INCREMENTAL = {
     ("packages",),
     ("portage", "use"),
@@ -53,6 +52,7 @@ TOP_KEYS = (
     "bootstrap",
     "disk",
     "etc_merge",
+    "secure_boot",
 )
 PORTAGE_KEYS = (
     "profile",
@@ -137,27 +137,11 @@ class ProfileSet:
             raise ConfigError(str(directory), "profile directory does not exist")
         self._cache: dict[str, Profile] = {}
 
-    def _files(self) -> dict[str, Path]:
-        files = {}
-        for path in self.directory.glob("*.toml"):
-            if path.name in NOT_PROFILES:
-                continue
-            try:
-                files[str(ProfileName(path.stem))] = path
-            except ConfigError:
-                continue  # not a profile name: never served (the loader says why on load)
-        return files
-
     def names(self) -> list[str]:
-        return sorted(self._files())
+        return profile_names(self.directory)
 
     def path_of(self, name: str) -> Path:
-        path = self._files().get(name) if isinstance(name, str) else None
-        if path is None or not path.is_file():
-            known = ", ".join(self.names()) or "none"
-            shown = name[:PROFILE_NAME_MAX] if isinstance(name, str) else name
-            raise NotFound(f"unknown profile {shown!r} (known: {known})")
-        return path
+        return profile_path(self.directory, name)
 
     def get(self, name: str) -> Profile:
         if name not in self._cache:
@@ -218,6 +202,12 @@ def _build(path: Path, d: dict[str, Any]) -> Profile:
     if name != path.stem:
         raise ConfigError("name", f"{name!r} must match the file name {path.stem!r}")
     repos = _repositories(path, d.get("repositories"))
+    disk = _disk(_table("disk", d.get("disk", {})))
+    secure_boot = v.boolean("secure_boot", d.get("secure_boot", False))
+    if secure_boot and disk.firmware is Firmware.BIOS:
+        raise ConfigError(
+            "secure_boot", "Secure Boot is UEFI's: set disk.firmware to uefi or auto, not bios"
+        )
     return Profile(
         name=name,
         source=str(path),
@@ -228,8 +218,9 @@ def _build(path: Path, d: dict[str, Any]) -> Profile:
         packages=v.string_list("packages", d.get("packages", []), v.atom),
         kernel=_kernel(_table("kernel", d.get("kernel", {}))),
         bootstrap=_bootstrap(d.get("bootstrap", [])),
-        disk=_disk(_table("disk", d.get("disk", {}))),
+        disk=disk,
         etc_merge=_etc_merge(_table("etc_merge", d.get("etc_merge", {}))),
+        secure_boot=secure_boot,
     )
 
 

@@ -135,6 +135,9 @@ class Profile:
     bootstrap: tuple[BootstrapStep, ...] = ()
     disk: DiskLayout = field(default_factory=DiskLayout)
     etc_merge: MergePolicy = field(default_factory=MergePolicy)
+    # Signed boot chain on the installed system: shim → GRUB and kernel signed with the
+    # server's Secure Boot key (kernel packages via SECUREBOOT_SIGN_KEY and USE=secureboot).
+    secure_boot: bool = False
 
     @property
     def main_repository(self) -> Repository:

@@ -9,11 +9,25 @@ In both, the client architecture (option 93: 0 BIOS, 7/9 x86-64 UEFI) picks iPXE
 UEFI from our TFTP server, and a client whose user class is "iPXE" gets the HTTP chain script
 instead, which ends the chainload loop.  DNS is off (port=0) and dnsmasq's own TFTP is off: our
 TFTP server (pxe.tftp) serves the files.
+
+UEFI HTTP boot clients (vendor class "HTTPClient", client architecture 16) get an http:// URL
+with option 60 "HTTPClient" echoed (without it the firmware treats the offer as address-only)
+and need no TFTP at all: iPXE (`HttpBoot.IPXE`) or the Secure Boot live ISO
+(`HttpBoot.ISO`).  dnsmasq answers them in full mode; in proxy mode it only ever answers
+"PXEClient", so provision's own responder (pxe.httpboot) answers them beside it, with the
+settings `write_config` leaves in DATA_DIR/httpboot.json.
+
+Other loaders: BIOS `pxelinux.0` (every BIOS client gets it, even one whose ROM is iPXE: pxelinux
+then hands over to iPXE with a script, which does not ask DHCP for a file name again) and UEFI
+`shimx64.efi` (Secure Boot: Microsoft-signed shim → Debian-signed GRUB → signed kernel over
+TFTP; full mode only, because GRUB takes the TFTP server from the DHCP ACK, not from a proxy
+offer).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -25,6 +39,10 @@ from provision.run import Result, Spawned, run, spawn
 
 CONFIG_NAME = "dnsmasq-pxe.conf"
 LEASE_NAME = "dnsmasq.leases"
+RESPONDER_NAME = "httpboot.json"  # proxy mode: the HTTP boot responder's settings
+BIOS_LOADERS = ("undionly.kpxe", "pxelinux.0")
+UEFI_LOADERS = ("ipxe.efi", "snponly.efi", "shimx64.efi")
+SHIM = "shimx64.efi"
 _IFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}\Z")
 _LEASE = re.compile(r"(infinite|\d+[mhd]?)\Z")
 _FILE = re.compile(r"[A-Za-z0-9._/-]+\Z")
@@ -34,6 +52,19 @@ _URL = re.compile(r"https?://[A-Za-z0-9._~:/\[\]@%+-]+\Z")
 class Mode(StrEnum):
     PROXY = "proxy"
     FULL = "full"
+
+
+class HttpBoot(StrEnum):
+    """What UEFI HTTP boot clients get."""
+
+    IPXE = "ipxe"  # ipxe.efi over HTTP, then the usual iPXE chain (Secure Boot off)
+    ISO = "iso"  # the live ISO over HTTP (RAM disk): shim → signed GRUB → kernel (Secure Boot)
+    OFF = "off"  # no answer to HTTP boot clients
+
+    @property
+    def path(self) -> str:
+        """Where the server serves it (provision.server.routes.boot)."""
+        return {"ipxe": "/boot/http/ipxe.efi", "iso": "/boot/http/live.iso", "off": ""}[self.value]
 
 
 @dataclass(frozen=True)
@@ -52,8 +83,11 @@ class DhcpConfig:
     bios_loader: str = "undionly.kpxe"
     uefi_loader: str = "ipxe.efi"
     lease_file: str = ""
+    http_boot: HttpBoot = HttpBoot.IPXE
 
     def __post_init__(self) -> None:
+        if not isinstance(self.mode, Mode) or not isinstance(self.http_boot, HttpBoot):
+            raise TypeError("DhcpConfig: mode and http_boot are Mode and HttpBoot values")
         if not _IFACE.match(self.interface):
             raise ConfigError("interface", f"{self.interface!r} is not an interface name")
         net = _network(self.network)
@@ -64,6 +98,17 @@ class DhcpConfig:
             value = getattr(self, field)
             if not _FILE.match(value) or ".." in value.split("/"):
                 raise ConfigError(field, f"{value!r} is not a TFTP file name")
+        if self.bios_loader not in BIOS_LOADERS:
+            raise ConfigError("bios_loader", f"{self.bios_loader!r}: one of {BIOS_LOADERS}")
+        if self.uefi_loader not in UEFI_LOADERS:
+            raise ConfigError("uefi_loader", f"{self.uefi_loader!r}: one of {UEFI_LOADERS}")
+        if self.uefi_loader == SHIM and self.mode is Mode.PROXY:
+            raise ConfigError(
+                "uefi_loader",
+                "Secure Boot over PXE (shimx64.efi) needs --mode full: Debian's network GRUB "
+                "asks the DHCP server that gave the address for its files, not the proxy; in "
+                "proxy mode boot Secure Boot machines by HTTP boot (--http-boot iso)",
+            )
         if self.mode is Mode.FULL:
             if not self.range_start or not self.range_end:
                 raise ConfigError("range", "full DHCP mode needs a range (--range FIRST,LAST)")
@@ -97,10 +142,16 @@ def _network(value: str) -> ipaddress.IPv4Network:
         raise ConfigError("network", f"{value!r} is not an IPv4 network (a.b.c.d/len)") from exc
 
 
+def http_boot_url(cfg: DhcpConfig) -> str:
+    """The URL HTTP boot clients get ("" when HTTP boot is off)."""
+    return cfg.base_url.rstrip("/") + cfg.http_boot.path if cfg.http_boot.path else ""
+
+
 def render_config(cfg: DhcpConfig) -> str:
     """The dnsmasq configuration file (pure)."""
     net = _network(cfg.network)
     chain_url = cfg.base_url.rstrip("/") + "/boot/boot.ipxe"
+    pxelinux = cfg.bios_loader == "pxelinux.0"
     lines = [
         f"# provision: dnsmasq for network boot ({cfg.mode.value} DHCP mode); generated",
         "port=0",  # no DNS
@@ -125,24 +176,95 @@ def render_config(cfg: DhcpConfig) -> str:
         "# client architecture (option 93): 7 and 9 are x86-64 UEFI, 0 is BIOS",
         "dhcp-match=set:efi64,option:client-arch,7",
         "dhcp-match=set:efi64,option:client-arch,9",
+        "# UEFI HTTP boot: vendor class HTTPClient, client architecture 16 (x86-64 UEFI HTTP)",
+        "dhcp-match=set:efihttp,option:client-arch,16",
+        "dhcp-vendorclass=set:httpclient,HTTPClient",
         "# iPXE itself (user class iPXE) gets the HTTP chain script: no chainload loop",
         "dhcp-userclass=set:ipxe,iPXE",
-        f"dhcp-boot=tag:ipxe,{chain_url}",
     ]
-    if cfg.mode is Mode.FULL:
+    if pxelinux:
         lines += [
-            f"dhcp-boot=tag:!ipxe,tag:efi64,{cfg.uefi_loader},,{cfg.server_ip}",
-            f"dhcp-boot=tag:!ipxe,tag:!efi64,{cfg.bios_loader},,{cfg.server_ip}",
+            "# pxelinux: every BIOS client gets pxelinux.0, also an iPXE ROM (pxelinux hands",
+            "# over to iPXE with a script that goes straight to the HTTP chain)",
+            f"dhcp-boot=tag:ipxe,tag:efi64,{chain_url}",
         ]
     else:
+        lines.append(f"dhcp-boot=tag:ipxe,{chain_url}")
+    if cfg.mode is Mode.FULL:
+        if cfg.uefi_loader == SHIM:
+            lines.append("# Secure Boot: shim, then Debian's signed network GRUB (grubx64.efi)")
+        lines.append(f"dhcp-boot=tag:!ipxe,tag:efi64,{cfg.uefi_loader},,{cfg.server_ip}")
+        bios_tags = (
+            "tag:!efi64,tag:!httpclient" if pxelinux else "tag:!ipxe,tag:!efi64,tag:!httpclient"
+        )
+        lines.append(f"dhcp-boot={bios_tags},{cfg.bios_loader},,{cfg.server_ip}")
+        url = http_boot_url(cfg)
+        if url:
+            lines += [
+                "# HTTP boot clients: the URL, and option 60 HTTPClient echoed (no TFTP at all)",
+                "dhcp-option-force=tag:httpclient,tag:efihttp,tag:!ipxe,"
+                "option:vendor-class,HTTPClient",
+                f"dhcp-boot=tag:httpclient,tag:efihttp,tag:!ipxe,{url}",
+            ]
+    else:
         # proxyDHCP: PXE boot-server replies; a file name with a suffix gets no ".0" added.
+        bios_tag = "" if pxelinux else "tag:!ipxe,"
+        bios_name = "provision (BIOS pxelinux)" if pxelinux else "provision (BIOS)"
         lines += [
-            f'pxe-service=tag:!ipxe,x86PC,"provision (BIOS)",{cfg.bios_loader},{cfg.server_ip}',
+            f'pxe-service={bios_tag}x86PC,"{bios_name}",{cfg.bios_loader},{cfg.server_ip}',
             f'pxe-service=tag:!ipxe,X86-64_EFI,"provision (UEFI)",{cfg.uefi_loader},'
             f"{cfg.server_ip}",
             f'pxe-service=tag:!ipxe,BC_EFI,"provision (UEFI)",{cfg.uefi_loader},{cfg.server_ip}',
         ]
+        if cfg.http_boot is not HttpBoot.OFF:
+            lines += [
+                "# HTTP boot clients (HTTPClient) get no proxy answer from dnsmasq: provision's",
+                f"# HTTP boot responder answers them with {http_boot_url(cfg)}",
+            ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ResponderSettings:
+    """What the proxy-mode HTTP boot responder needs (DATA_DIR/httpboot.json)."""
+
+    interface: str
+    server_ip: str
+    url: str
+
+    def __post_init__(self) -> None:
+        if not _IFACE.match(self.interface):
+            raise ConfigError("interface", f"{self.interface!r} is not an interface name")
+        _address("server_ip", self.server_ip)
+        url = self.url_for("00:00:00:00:00:00")
+        if not _URL.match(url) or not url.startswith("http://") or len(url) > 255:
+            raise ConfigError("url", f"{self.url!r} is not an http:// URL (at most 255 bytes)")
+
+    def url_for(self, mac: str) -> str:
+        """The URL for one client: {mac} in the URL becomes its MAC (aa-bb-cc-dd-ee-ff)."""
+        return self.url.replace("{mac}", mac.replace(":", "-"))
+
+
+def responder_settings(cfg: DhcpConfig) -> ResponderSettings | None:
+    """Proxy mode with HTTP boot on: the responder's settings; otherwise None (dnsmasq does
+    it all)."""
+    if cfg.mode is not Mode.PROXY or cfg.http_boot is HttpBoot.OFF:
+        return None
+    url = http_boot_url(cfg)
+    if cfg.http_boot is HttpBoot.ISO:  # the per-host ISO: the responder knows the MAC
+        url = cfg.base_url.rstrip("/") + "/boot/http/{mac}/live.iso"
+    return ResponderSettings(cfg.interface, cfg.server_ip, url)
+
+
+def load_responder_settings(data_dir: Path) -> ResponderSettings | None:
+    path = data_dir / RESPONDER_NAME
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        return ResponderSettings(str(doc["interface"]), str(doc["server_ip"]), str(doc["url"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(str(path), f"not valid HTTP boot responder settings: {exc}") from exc
 
 
 def dnsmasq_argv(config_path: Path, binary: str = "dnsmasq") -> list[str]:
@@ -156,6 +278,17 @@ def write_config(data_dir: Path, cfg: DhcpConfig) -> Path:
         cfg = replace(cfg, lease_file=str(data_dir.resolve() / LEASE_NAME))
     path = data_dir / CONFIG_NAME
     write_atomic(path, render_config(cfg))
+    responder = responder_settings(cfg)
+    if responder is None:
+        (data_dir / RESPONDER_NAME).unlink(missing_ok=True)
+    else:
+        write_atomic(
+            data_dir / RESPONDER_NAME,
+            json.dumps(
+                {"interface": responder.interface, "server_ip": responder.server_ip,
+                 "url": responder.url}, indent=1,
+            ) + "\n",
+        )  # fmt: skip
     return path
 
 

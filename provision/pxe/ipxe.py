@@ -59,6 +59,25 @@ def chain_script(base_url: str) -> str:
     )
 
 
+def pxelinux_script(base_url: str) -> str:
+    """pxelinux.ipxe: the script ipxe.lkrn runs when pxelinux hands over (its initrd).
+
+    iPXE asks DHCP again but does not follow the file name it gets (pxelinux.0, which a
+    pxelinux-mode DHCP server gives every BIOS client): it goes to the per-host script."""
+    base = _base(base_url)
+    return (
+        "#!ipxe\n"
+        "# provision: pxelinux handed over to iPXE; straight to this machine's boot script\n"
+        "dhcp || goto failed\n"
+        f"chain --autofree {base}/boot/${{mac}}.ipxe || goto failed\n"
+        ":failed\n"
+        "echo provision: could not fetch the boot script from the server; retrying in 10 s\n"
+        "sleep 10\n"
+        "dhcp ||\n"
+        f"chain --autofree {base}/boot/${{mac}}.ipxe\n"
+    )
+
+
 @dataclass(frozen=True)
 class InstallBoot:
     """What the installer kernel needs to know."""
@@ -80,6 +99,7 @@ def kernel_cmdline(boot: InstallBoot) -> str:
         f"provision.profile={_check('profile', boot.profile, _NAME)}",
         f"provision.host={_check('mac', boot.mac, _NAME_OR_MAC)}",
         f"provision.token={_check('token', boot.token, _NAME)}",
+        "provision.boot=pxe",  # BIOS has no firmware record of it (provision.install.bootinfo)
     ]
     return " ".join(a for a in args if a)
 
@@ -153,9 +173,17 @@ def picker_url(base_url: str, mac: str) -> str:
 
 
 def menu_script(
-    base_url: str, mac: str, profiles: Sequence[str], *, message: str = "", timeout_s: int = 60
+    base_url: str,
+    mac: str,
+    profiles: Sequence[str],
+    *,
+    message: str = "",
+    timeout_s: int = 60,
+    booted: str = "",
 ) -> str:
-    """For a host without a profile: choose one here or in the web picker, then retry."""
+    """For a host without a profile: choose one here or in the web picker, then retry.
+
+    booted: how the machine booted, e.g. "UEFI HTTP boot, Secure Boot off"."""
     base = _base(base_url)
     _check("mac", mac, _NAME_OR_MAC)
     picker = picker_url(base_url, mac)
@@ -163,8 +191,12 @@ def menu_script(
         "#!ipxe",
         f"echo provision: {mac} has no profile yet",
         f"echo provision: choose one below or at {picker}",
-        f"menu provision: choose a profile for {mac}",
     ]
+    if booted:
+        lines.append(f"echo provision: booted by {_check('booted', booted, _TEXT)}")
+    lines.append(f"menu provision: choose a profile for {mac}")
+    if booted:
+        lines.append(f"item --gap -- Booted by {booted}")
     if message:
         lines.append(f"item --gap -- {_check('message', message, _TEXT)}")
     lines.append("item --gap -- Profiles:")
@@ -196,9 +228,11 @@ def script_for(
     *,
     kernel_args: str = DEFAULT_KERNEL_ARGS,
     discover: bool = False,
+    booted: str = "",
 ) -> str:
     """The answer to GET /boot/<mac>.ipxe for a host that the store knows (pure).
-    `discover`: the server has a live environment to discover hosts without a profile."""
+    `discover`: the server has a live environment to discover hosts without a profile;
+    `booted`: how the machine booted (the profile menu shows it)."""
     if host.boot_local:
         return local_script(host.mac, host.hostname)
     if host.profile and host.profile in profiles:
@@ -208,4 +242,4 @@ def script_for(
     if discover:
         return discover_script(base_url, host.mac, host.token, kernel_args)
     message = f"profile {host.profile!r} no longer exists" if host.profile else ""
-    return menu_script(base_url, host.mac, profiles, message=message)
+    return menu_script(base_url, host.mac, profiles, message=message, booted=booted)

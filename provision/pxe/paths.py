@@ -1,8 +1,10 @@
 """Confinement of TFTP paths to the TFTP root.
 
-`clean_path` is pure: it turns a requested name into a relative path or refuses it (absolute
-paths, `..` components, NUL bytes, empty names).  `resolve_in_root` adds the one check that
-needs the file system: the real path (symlinks resolved) must stay inside the root.
+`clean_path` is pure: it turns a requested name into a relative path or refuses it (`..`
+components, NUL bytes, empty names, DOS drives and backslash roots).  A leading "/" means the
+TFTP root, as for tftpd-hpa -s and dnsmasq: GRUB asks for "/grub/grub.cfg".
+`resolve_in_root` adds the one check that needs the file system: the real path (symlinks
+resolved) must stay inside the root.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def clean_path(requested: str) -> str:
         raise PathRefused(requested, "empty file name")
     if "\0" in requested:
         raise PathRefused(requested, "NUL byte in file name")
-    if requested.startswith(("/", "\\")) or (len(requested) > 1 and requested[1] == ":"):
+    if requested.startswith("\\") or (len(requested) > 1 and requested[1] == ":"):
         raise PathRefused(requested, "absolute paths are not served")
     parts = [p for p in requested.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:

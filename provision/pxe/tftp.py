@@ -20,11 +20,15 @@ place is taken by a client that answers, a new request gets "server busy" (TFTP 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import io
 import logging
 import os
 import resource
+import select
+import signal
 import socket
 import stat
 import struct
@@ -37,8 +41,22 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import tftpy
-from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketRRQ, TftpPacketWRQ
-from tftpy.TftpShared import TftpErrors, TftpException
+from tftpy.TftpPacketTypes import (
+    TftpPacketACK,
+    TftpPacketDAT,
+    TftpPacketERR,
+    TftpPacketRRQ,
+    TftpPacketWRQ,
+)
+from tftpy.TftpShared import (
+    MAX_BLKSIZE as TFTPY_MAX_DATAGRAM,
+)
+from tftpy.TftpShared import (
+    TftpErrors,
+    TftpException,
+    TftpTimeout,
+    TftpTimeoutExpectACK,
+)
 from tftpy.TftpStates import TftpState, TftpStateExpectACK
 
 from provision.errors import ConfigError, ProvisionError
@@ -48,12 +66,15 @@ log = logging.getLogger("provision.tftp")
 
 MAX_BLKSIZE = 65464  # RFC 2348's largest: one block + headers fits a UDP datagram
 MAX_SESSIONS = 128  # transfers at once (see session_limit)
+MAX_WINDOW = 64  # RFC 7440 windowsize acknowledged at most (UEFI asks for 4..64)
+READ_BUFFER = 64 * 1024  # a file is read ahead this much (one read per ~44 blocks of 1468)
 HANDSHAKE_TIMEOUT = 2.0  # seconds a new session may wait for its client's first answer
 FD_RESERVE = 32  # descriptors kept for everything else in the process
 BUSY = struct.pack("!HH", 5, 0) + b"server busy, try again\0"  # TFTP error 0
 
-# A dynamic file: (relative path, client IP) -> content, or None when there is no such file.
-Dynamic = Callable[[str, str], bytes | None]
+# A dynamic file: (relative path, client IP) -> content, or a file outside the root to send
+# (the server's own choice, e.g. the live kernel), or None when there is no such file.
+Dynamic = Callable[[str, str], bytes | Path | None]
 
 
 class Outcome(StrEnum):
@@ -97,6 +118,7 @@ class TftpServer:
         retries: int = 5,
         max_sessions: int = MAX_SESSIONS,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        reuse_port: bool = False,
     ) -> None:
         if not root.is_dir():
             raise ConfigError(str(root), "TFTP root is not a directory")
@@ -110,6 +132,7 @@ class TftpServer:
         self.max_sessions = session_limit(max_sessions)
         self.handshake_timeout = handshake_timeout
         self._server = _Tftpy(self)
+        self._server.reuse_port = reuse_port
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.address: tuple[str, int] | None = None
@@ -170,19 +193,85 @@ class TftpServer:
             data = self.dynamic(relative, client_ip) if self.dynamic else None
             if data is None:
                 raise
-            return io.BytesIO(data), len(data)
+            if not isinstance(data, Path):
+                return io.BytesIO(data), len(data)
+            try:
+                fd = os.open(data, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError as exc:
+                raise FileNotFoundError(requested) from exc
         except OSError as exc:
             raise PathRefused(requested, exc.strerror or "cannot open") from exc
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise PathRefused(requested, "not a regular file")
-        return os.fdopen(fd, "rb"), info.st_size
+        return os.fdopen(fd, "rb", buffering=READ_BUFFER), info.st_size
 
     def record(self, fetch: Fetch) -> None:
         log.info("%s", fetch.line())
         if self.on_fetch is not None:
             self.on_fetch(fetch)
+
+
+def serve_processes(
+    make: Callable[[bool], TftpServer],
+    host: str,
+    port: int,
+    workers: int,
+    on_ready: Callable[[tuple[str, int]], None] = lambda address: None,
+) -> None:
+    """Serve from `workers` processes sharing host:port (SO_REUSEPORT: the kernel spreads new
+    requests over them; a session stays in the process that took its request), until stopped.
+    tftpy is the protocol implementation in each; one process keeps one core busy at most.
+    Call it before any thread starts (it forks); `make(reuse_port)` builds each one's server
+    (bounds such as max_sessions are per process).  Workers end with this process."""
+    if workers <= 1:
+        server = make(False)
+        on_ready(server.start(host, port))
+        server.wait()
+        return
+    holder = _udp_socket(host, port, reuse_port=True)  # resolves port 0 and holds the port
+    port = holder.getsockname()[1]
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 0
+            try:
+                holder.close()
+                _die_with_parent()
+                make(True).serve_forever(host, port)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        server = make(True)
+        address = server.start(host, port)
+        holder.close()
+        on_ready(address)
+        server.wait()
+    finally:
+        holder.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG), so no worker outlives
+    the server; elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
 
 
 def session_limit(wanted: int, nofile: int | None = None) -> int:
@@ -202,11 +291,154 @@ def _wake(address: tuple[str, int]) -> None:
 
 
 class _Tftpy(tftpy.TftpServer):  # type: ignore[misc]
-    """tftpy's server whose sessions start in our state (see _Sessions)."""
+    """tftpy's server whose sessions start in our state (see _Sessions), with our own receive
+    loop: tftpy's rebuilds the list of sockets, select()s on all of them, finds a packet's
+    session by a linear search and checks every session's timer after each packet, so the
+    cost of a packet grew with the number of transfers.  Ours keeps the sockets in epoll,
+    finds the session by its socket and checks timers every TICK seconds; each packet still
+    goes through tftpy's session (cycle: parse, state machine, send), as before."""
+
+    TICK = 0.1  # seconds between timer checks (retransmits are due after `timeout` seconds)
+    BUFFER = 4 * 1024 * 1024  # socket buffers: a burst of requests, a window of blocks
+    shutdown_immediately: bool  # tftpy's stop() flags
+    shutdown_gracefully: bool
+    reuse_port = False  # share the port with other processes (serve_processes)
 
     def __init__(self, owner: TftpServer) -> None:
         super().__init__(str(owner.root))
         self.sessions = _Sessions(owner)
+
+    def listen(
+        self,
+        listenip: str = "",
+        listenport: int = 69,
+        timeout: float = 5.0,
+        retries: int = 5,
+    ) -> None:
+        self.sock = _udp_socket(listenip or "0.0.0.0", listenport, self.BUFFER, self.reuse_port)
+        _, self.listenport = self.sock.getsockname()
+        ep = select.epoll()
+        main_fd = self.sock.fileno()
+        ep.register(main_fd, select.EPOLLIN)
+        registered: dict[str, tuple[Any, int]] = {}  # session key -> (socket, fd) registered
+        by_fd: dict[int, str] = {}
+        self.is_running.set()
+        next_tick = time.monotonic() + self.TICK
+        try:
+            while not self.shutdown_immediately:
+                if self.shutdown_gracefully and not self.sessions:
+                    break
+                done: list[str] = []
+                new = False
+                for fd, _ in ep.poll(max(0.0, next_tick - time.monotonic())):
+                    if fd == main_fd:
+                        new = self._request(timeout, retries, done) or new
+                    elif fd in by_fd:
+                        self._packet(by_fd[fd], done)
+                if time.monotonic() >= next_tick:
+                    self._timers(done)
+                    next_tick = time.monotonic() + self.TICK
+                for skey in done:
+                    ctx = self.sessions.pop(skey, None)
+                    if ctx is not None:
+                        ctx.end()
+                if new or done:
+                    _sync(ep, registered, by_fd, self.sessions)
+        finally:
+            for ctx in list(self.sessions.values()):
+                ctx.end()
+            self.sessions.clear()
+            ep.close()
+            self.sock.close()
+            self.is_running.clear()
+            self.shutdown_gracefully = self.shutdown_immediately = False
+
+    def _request(self, timeout: float, retries: int, done: list[str]) -> bool:
+        """A packet on the server's port: a new session (tftpy's context, our start state);
+        True when one was made."""
+        try:
+            buffer, (raddress, rport) = self.sock.recvfrom(TFTPY_MAX_DATAGRAM)
+        except BlockingIOError:
+            return False
+        if self.shutdown_gracefully:
+            return False
+        skey = f"{raddress}:{rport}"
+        if skey in self.sessions:
+            return False  # a retransmitted request of a session that runs: its socket answers
+        self.sessions[skey] = ctx = tftpy.TftpContexts.TftpContextServer(
+            raddress, rport, timeout, self.root, self.dyn_file_func, self.upload_open,
+            retries=retries,
+        )  # fmt: skip
+        try:
+            ctx.start(buffer)
+        except TftpTimeoutExpectACK:
+            ctx.timeout_expectACK = True
+        except TftpException as exc:
+            log.debug("tftp session %s: %s", skey, exc)
+            done.append(skey)
+        return True
+
+    def _packet(self, skey: str, done: list[str]) -> None:
+        ctx = self.sessions.get(skey)
+        if ctx is None:
+            return
+        ctx.timeout_expectACK = False
+        try:
+            ctx.cycle()
+            if ctx.state is None:
+                done.append(skey)
+        except TftpTimeoutExpectACK:
+            ctx.timeout_expectACK = True
+        except TftpException as exc:
+            log.debug("tftp session %s: %s", skey, exc)
+            done.append(skey)
+
+    def _timers(self, done: list[str]) -> None:
+        """tftpy's timeouts: resend the last packet, give up after `retries`."""
+        now = time.time()
+        for skey, ctx in self.sessions.items():
+            try:
+                ctx.checkTimeout(now)
+            except TftpTimeout:
+                ctx.retry_count += 1
+                if ctx.retry_count >= ctx.retries:
+                    done.append(skey)
+                else:
+                    ctx.state.resendLast()
+
+
+def _udp_socket(host: str, port: int, buffer: int = 0, reuse_port: bool = False) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF) if buffer else ():
+        sock.setsockopt(socket.SOL_SOCKET, option, buffer)  # capped by net.core.*mem_max
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+def _sync(
+    ep: select.epoll,
+    registered: dict[str, tuple[Any, int]],
+    by_fd: dict[int, str],
+    sessions: dict[str, Any],
+) -> None:
+    """Register new sessions' sockets, forget ended ones (also those _Sessions dropped); by
+    descriptor number, as an ended session's socket is closed already (and epoll forgot it)."""
+    for skey, (sock, fd) in list(registered.items()):
+        ctx = sessions.get(skey)
+        if ctx is None or ctx.sock is not sock:
+            del registered[skey]
+            by_fd.pop(fd, None)
+            with contextlib.suppress(OSError):
+                ep.unregister(fd)
+    for skey, ctx in sessions.items():
+        fd = ctx.sock.fileno()
+        if skey not in registered and fd >= 0:
+            ep.register(fd, select.EPOLLIN)
+            registered[skey] = (ctx.sock, fd)
+            by_fd[fd] = skey
 
 
 class _Sessions(dict[str, Any]):
@@ -228,7 +460,7 @@ class _Sessions(dict[str, Any]):
         context.busy = len(self) >= self.owner.max_sessions
         context.state = _Start(context, self.owner)
         context.start = _guarded(context.start)
-        context.cycle = _answered(context, _guarded(context.cycle))
+        context.cycle = _cycle(context)
         super().__setitem__(key, context)
 
     def _drop_half_open(self, expired: Callable[[Any], bool], limit: int | None = None) -> None:
@@ -246,14 +478,84 @@ class _Sessions(dict[str, Any]):
             super().__delitem__(key)
 
 
-def _answered(context: Any, cycle: Callable[..., None]) -> Callable[..., None]:
-    """A packet from the client on the session's socket: the session is no longer half-open."""
+ACK = 4
+DATA_HEADER = struct.Struct("!HH")
 
-    def call(*args: Any) -> None:
-        context.answered = True
-        cycle(*args)
 
-    return call
+def _cycle(ctx: Any) -> Callable[[], None]:
+    """tftpy's cycle() for one of our sessions, with the one step a transfer repeats thousands
+    of times done inline: the expected ACK, from the session's own client, of the block just
+    sent, answered with the next DATA block (or the end of the transfer), exactly as tftpy's
+    ExpectACK state does.  Any other packet (options, errors, duplicates, a stranger) goes
+    through tftpy's parser and state machine; timeouts and resends stay tftpy's (see
+    _Tftpy._timers).  A packet from the client ends the session's half-open time; malformed
+    ones end the session (TftpException), never the server."""
+    unpack = DATA_HEADER.unpack
+    sock = ctx.sock
+
+    def cycle() -> None:
+        ctx.answered = True
+        try:
+            buffer, (raddress, rport) = sock.recvfrom(TFTPY_MAX_DATAGRAM)
+        except BlockingIOError:
+            return
+        ctx.last_update = now = time.time()
+        try:
+            if len(buffer) == 4 and raddress == ctx.address and rport == ctx.tidport:
+                opcode, number = unpack(buffer)
+                state = ctx.state
+                if opcode == ACK and type(state) is _Window:
+                    ctx.retry_count = 0
+                    if state.ack(number):
+                        ctx.state = None
+                    return
+            if (
+                len(buffer) == 4
+                and unpack(buffer) == (ACK, ctx.next_block)
+                and type(ctx.state) is TftpStateExpectACK
+                and raddress == ctx.address
+                and rport == ctx.tidport
+            ):
+                ctx.retry_count = 0
+                if ctx.pending_complete:
+                    ctx.state = None  # the ACK of the last block: done
+                    return
+                ctx.next_block += 1
+                ctx.pending_complete = _send_block(ctx, now)
+                return
+            _slow(ctx, buffer, raddress, rport)
+        except TftpException:
+            raise
+        except Exception as exc:
+            raise TftpException(f"malformed packet: {exc!r}") from exc
+
+    return cycle
+
+
+def _slow(ctx: Any, buffer: bytes, raddress: str, rport: int) -> None:
+    """What tftpy's cycle() does with a packet already received."""
+    packet = ctx.factory.parse(buffer)
+    if raddress != ctx.address or (ctx.tidport and ctx.tidport != rport):
+        log.debug("tftp: a packet from %s:%s for another session", raddress, rport)
+    ctx.state = ctx.state.handle(packet, raddress, rport)
+    ctx.retry_count = 0
+
+
+def _send_block(ctx: Any, now: float) -> bool:
+    """tftpy's sendDAT without its per-packet logging: the next block; True if it is the
+    last (shorter than blksize)."""
+    blksize = int(ctx.options.get("blksize", 512))
+    data = ctx.fileobj.read(blksize)
+    dat = TftpPacketDAT.__new__(TftpPacketDAT)  # tftpy's packet, without its __init__ chain
+    dat.opcode = 3
+    dat.blocknumber = ctx.next_block
+    dat.data = data
+    dat.buffer = DATA_HEADER.pack(3, dat.blocknumber) + data
+    ctx.metrics.bytes += len(data)
+    ctx.sock.send(dat.buffer)
+    ctx.metrics.last_dat_time = now
+    ctx.last_pkt = dat
+    return bool(len(data) < blksize)
 
 
 def _guarded(method: Callable[..., None]) -> Callable[..., None]:
@@ -307,18 +609,81 @@ class _Start(TftpState):  # type: ignore[misc]
             raise TftpException(f"not found: {pkt.filename}") from exc
         ctx.file_to_transfer = pkt.filename
         ctx.fileobj = _Counted(fileobj, size, self.owner, client, pkt.filename)
+        # The session's socket talks to this client only: the kernel drops anyone else's
+        # packets, and a send needs no address lookup (the cost of a block on loopback).
+        ctx.sock.connect((raddress, rport))
         # Only options we accept go in the OACK (RFC 2347); none accepted: data at once.
         ctx.options = self.returnSupportedOptions(pkt.options or {})
         if "blksize" in ctx.options:  # tftpy allows 65536, more than a datagram carries
             ctx.options["blksize"] = str(min(int(ctx.options["blksize"]), MAX_BLKSIZE))
         if "tsize" in ctx.options:
             ctx.options["tsize"] = str(size)
+        window = _window_option((pkt.options or {}).get("windowsize"))
+        if window > 1:
+            ctx.options["windowsize"] = str(window)
         if ctx.options:
             self.sendOACK()  # the client's ACK of block 0 starts the data
         else:
             ctx.next_block = 1
             ctx.pending_complete = self.sendDAT()
+        if window > 1:
+            return _Window(ctx, window, size, int(ctx.options.get("blksize", 512)))
         return TftpStateExpectACK(ctx)
+
+
+def _window_option(value: object) -> int:
+    """The windowsize we acknowledge for a requested one (RFC 7440): at most MAX_WINDOW;
+    1 (no window) for anything unreadable."""
+    try:
+        wanted = int(str(value))
+    except ValueError:
+        return 1
+    return max(1, min(wanted, MAX_WINDOW))
+
+
+class _Window(TftpStateExpectACK):  # type: ignore[misc]
+    """RFC 7440 windowsize: after the ACK of block n, blocks n+1 .. n+window go out at once;
+    the client ACKs the last block of a window (or the last one it got in order, after a
+    loss: the next window starts after it).  A timeout resends the window after the last ACK.
+    Block numbers are counted in full here and wrap at 65536 on the wire."""
+
+    def __init__(self, context: Any, window: int, size: int, blksize: int) -> None:
+        super().__init__(context)
+        self.window = window
+        self.blksize = blksize
+        self.last = size // blksize + 1  # the short (maybe empty) block that ends the file
+        self.acked = 0
+        self.sent = 0
+
+    def ack(self, number: int) -> bool:
+        """The client ACKed block `number` (16 bits); True when the transfer is complete."""
+        block = self.acked + ((number - self.acked) & 0xFFFF)
+        if self.sent and (block > self.sent or block == self.acked):
+            return False  # a block not sent, or no progress (a late copy): the timer resends
+        self.acked = max(self.acked, block)
+        if self.acked >= self.last:
+            return True
+        self.send_window()
+        return False
+
+    def send_window(self) -> None:
+        ctx = self.context
+        upto = min(self.acked + self.window, self.last)
+        for block in range(self.acked + 1, upto + 1):
+            data = ctx.fileobj.pread((block - 1) * self.blksize, self.blksize)
+            ctx.sock.send(DATA_HEADER.pack(3, block & 0xFFFF) + data)
+            ctx.metrics.bytes += len(data)
+        self.sent = max(self.sent, upto)
+        ctx.metrics.last_dat_time = time.time()
+
+    def handle(self, pkt: Any, raddress: str, rport: int) -> Any:
+        if isinstance(pkt, TftpPacketACK):
+            return None if self.ack(pkt.blocknumber) else self
+        return super().handle(pkt, raddress, rport)  # errors and the rest: tftpy's answer
+
+    def resendLast(self) -> None:
+        self.context.metrics.resent_bytes += self.blksize
+        self.send_window()
 
 
 class _Counted:
@@ -343,6 +708,13 @@ class _Counted:
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
         self.sent += len(data)
+        return data
+
+    def pread(self, offset: int, n: int) -> bytes:
+        """n bytes at offset (a window may send a block again): counts the furthest byte."""
+        self.inner.seek(offset)
+        data = self.inner.read(n)
+        self.sent = max(self.sent, offset + len(data))
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:

@@ -18,6 +18,7 @@ from provision.server import converters
 from provision.server.limits import FORM_MAX_MEMORY, FORM_MAX_PARTS, BoundedJSONProvider
 from provision.server.proxy import TrustedProxy
 from provision.server.settings import ServerSettings
+from provision.server.static import SnapshotFiles
 from provision.server.urls import client_base_url
 
 
@@ -37,6 +38,8 @@ def create_app(settings: ServerSettings) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ConfigError, _bad_input)
     app.register_error_handler(NotFound, _not_found)
+    # snapshot files skip Flask when they can (the blueprint answers everything else)
+    app.wsgi_app = SnapshotFiles(app.wsgi_app, settings.data_dir)  # type: ignore[method-assign]
     app.wsgi_app = TrustedProxy(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     import provision.server.routes as routes
 

@@ -81,11 +81,10 @@ class AuditLog(Database):
 
     def entries(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
         """Newest first; `before`: only entries with a smaller id (the next page)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
-                (before if before is not None else 2**62, limit),
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (before if before is not None else 2**62, limit),
+        ).fetchall()
         return [_entry(r) for r in rows]
 
 

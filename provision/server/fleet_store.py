@@ -94,10 +94,9 @@ class FleetStore(Database):
             )
 
     def inventory(self, mac: str) -> StoredInventory | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT doc, updated FROM fleet_inventory WHERE mac = ?", (normalize_mac(mac),)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT doc, updated FROM fleet_inventory WHERE mac = ?", (normalize_mac(mac),)
+        ).fetchone()
         if row is None:
             return None
         return StoredInventory(parse_inventory(json.loads(row["doc"])), row["updated"])
@@ -118,11 +117,10 @@ class FleetStore(Database):
             )
 
     def power(self, mac: str) -> StoredPower | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT settings, secret, updated FROM fleet_power WHERE mac = ?",
-                (normalize_mac(mac),),
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT settings, secret, updated FROM fleet_power WHERE mac = ?",
+            (normalize_mac(mac),),
+        ).fetchone()
         if row is None:
             return None
         return StoredPower(json.loads(row["settings"]), row["secret"], row["updated"])
@@ -134,18 +132,16 @@ class FleetStore(Database):
 
     # --- rule assignments --------------------------------------------------------------------
     def assignment(self, mac: str) -> Assignment | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT a.rule, a.profile, a.time FROM fleet_assignments a"
-                " JOIN hosts h ON h.mac = a.mac AND h.profile = a.profile WHERE a.mac = ?",
-                (normalize_mac(mac),),
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT a.rule, a.profile, a.time FROM fleet_assignments a"
+            " JOIN hosts h ON h.mac = a.mac AND h.profile = a.profile WHERE a.mac = ?",
+            (normalize_mac(mac),),
+        ).fetchone()
         return Assignment(row["rule"], row["profile"], row["time"]) if row else None
 
     def rule_counts(self) -> dict[str, int]:
         """Hosts each rule assigned that still have the rule's profile."""
-        with self._lock:
-            return self._counts(exclude="")
+        return self._counts(exclude="")
 
     def _counts(self, exclude: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -213,8 +209,7 @@ class FleetStore(Database):
 
     def cpu_override(self, mac: str) -> str:
         """The profile the admin forced on this host ("" = none)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT profile FROM fleet_cpu_override WHERE mac = ?", (normalize_mac(mac),)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT profile FROM fleet_cpu_override WHERE mac = ?", (normalize_mac(mac),)
+        ).fetchone()
         return str(row["profile"]) if row else ""

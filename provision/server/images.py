@@ -368,4 +368,5 @@ def profile_summary(profile: Profile) -> dict[str, object]:
         "cflags": profile.portage.cflags,
         "binary_only": profile.portage.binary_only,
         "disk": data["disk"],
+        "secure_boot": profile.secure_boot,
     }

@@ -1,6 +1,6 @@
 """Bounded requests: every limit on what a client may send, in one place.
 
-- Bodies: a global cap (Flask `MAX_CONTENT_LENGTH`, waitress `max_request_body_size`, both from
+- Bodies: a global cap (Flask `MAX_CONTENT_LENGTH`, the HTTP server's BodyCap, both from
   `max_body_bytes` in server.toml) and smaller caps per route (`body_limit(n)`); forms have
   their own memory and part caps.  Too large: 413.
 - JSON (`BoundedJSONProvider`, the app's JSON loader): nesting at most `JSON_MAX_DEPTH`, no
@@ -30,7 +30,6 @@ from provision.errors import ConfigError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MAX_BODY_BYTES = 1 << 20  # default global cap on a request body (server.toml: max_body_bytes)
 FORM_MAX_MEMORY = 64 << 10  # bytes of form fields kept in memory
 FORM_MAX_PARTS = 100  # fields in one form
 LOGIN_BODY_BYTES = 4 << 10  # POST /login, POST /api/v1/auth/token

@@ -105,27 +105,26 @@ class MergeReports(Database):
         applied = body.get("applied")
         if applied is None:
             applied = max(0, len(files) - pending)
-        with self._lock:
-            cur = self._db.execute(
+        with self._tx() as db:
+            cur = db.execute(
                 "INSERT INTO merge_reports (mac, received, applied, pending, body)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (mac, time.time(), applied, pending, json.dumps(body)),
             )
-            self._db.execute(
+            db.execute(
                 "DELETE FROM merge_reports WHERE mac = ? AND id NOT IN"
                 " (SELECT id FROM merge_reports WHERE mac = ? ORDER BY id DESC LIMIT ?)",
                 (mac, mac, KEEP),
             )
-            row = self._db.execute(
+            row = db.execute(
                 "SELECT * FROM merge_reports WHERE id = ?", (cur.lastrowid,)
             ).fetchone()
         return _report(row)
 
     def for_host(self, mac: str) -> list[MergeReport]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM merge_reports WHERE mac = ? ORDER BY id DESC", (normalize_mac(mac),)
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM merge_reports WHERE mac = ? ORDER BY id DESC", (normalize_mac(mac),)
+        ).fetchall()
         return [_report(r) for r in rows]
 
 

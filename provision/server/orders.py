@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS orders (
     token TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_state ON orders(state, id);
+CREATE INDEX IF NOT EXISTS orders_kind ON orders(kind, id);
 """
 
 
@@ -163,8 +164,7 @@ class OrderQueue(Database):
     SCHEMA = SCHEMA
 
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, args)
+        return self._db.execute(sql, args)
 
     def create(self, profile: str, kind: str, email: str = "") -> Order:
         cur = self._exec(
@@ -198,17 +198,17 @@ class OrderQueue(Database):
 
     def claim_next(self) -> Order | None:
         """Atomically take the oldest queued order (queued -> building)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._tx() as db:
+            row = db.execute(
                 "SELECT id FROM orders WHERE state = 'queued' ORDER BY id LIMIT 1"
             ).fetchone()
             if row is None:
                 return None
-            self._db.execute(
+            db.execute(
                 "UPDATE orders SET state = 'building', started = ?, progress = 0 WHERE id = ?",
                 (time.time(), row["id"]),
             )
-            return self.get(row["id"])
+        return self.get(row["id"])
 
     def set_progress(self, order_id: int, progress: float) -> None:
         self._exec(

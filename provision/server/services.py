@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from provision.profiles import ProfileSet
 from provision.server.app import settings_of
 from provision.server.audit import AuditLog
+from provision.server.bootpaths import Sightings
 from provision.server.images import OrderWorker
 from provision.server.merge_reports import MergeReports
 from provision.server.orders import OrderConfig, OrderQueue, load_config
@@ -66,6 +67,12 @@ def throttle(app: Flask | None = None) -> LoginThrottle:
 def audit_log(app: Flask | None = None) -> AuditLog:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     return _get(app, "audit", lambda: AuditLog.in_data_dir(settings_of(app).data_dir))
+
+
+def sightings(app: Flask | None = None) -> Sightings:
+    """Network-boot downloads by client address (HTTP boot, TFTP): provision.server.bootpaths."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _get(app, "sightings", Sightings)
 
 
 def order_config(app: Flask | None = None) -> OrderConfig:

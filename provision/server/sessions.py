@@ -94,10 +94,9 @@ class Sessions(Database):
         if not secret or len(secret) > SECRET_MAX:
             return None
         now = time.time() if now is None else now
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM sessions WHERE id = ?", (session_id(secret),)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT * FROM sessions WHERE id = ?", (session_id(secret),)
+        ).fetchone()
         if row is None or row["expires"] < now or row["password_tag"] != tag:
             return None
         found = _session(row)
@@ -118,10 +117,9 @@ class Sessions(Database):
 
     def count(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) AS n FROM sessions WHERE expires >= ?", (now,)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT COUNT(*) AS n FROM sessions WHERE expires >= ?", (now,)
+        ).fetchone()
         return int(row["n"])
 
 

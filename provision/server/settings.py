@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError
-from provision.server.limits import MAX_BODY_BYTES
+
+# the default global cap on a request body (server.toml: max_body_bytes); the other limits are
+# in provision.server.limits (which needs flask: settings must not, `provision status` reads them)
+MAX_BODY_BYTES = 1 << 20
 
 CONFIG_NAME = "server.toml"
 # numbers settable in server.toml (docs/server.md "Security"): key -> (types, what to say)
@@ -106,7 +109,7 @@ class ServerSettings:
     # where power control may send (provision.fleet.power); empty: anywhere
     power_networks: tuple[IPNetwork, ...] = ()
     # Security (docs/server.md "Security"): every one settable in server.toml.
-    max_body_bytes: int = MAX_BODY_BYTES  # global request body cap (Flask and waitress)
+    max_body_bytes: int = MAX_BODY_BYTES  # global request body cap (Flask and the HTTP server)
     session_hours: float = 12.0  # lifetime of a login (cookie) and of an API token
     login_free_attempts: int = 5  # failed logins before the back-off starts
     login_address_max_delay: int = 900  # seconds: back-off cap per client address

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
     log_tail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_mac ON events(mac, id);
+CREATE INDEX IF NOT EXISTS hosts_token ON hosts(token);
+CREATE INDEX IF NOT EXISTS hosts_name ON hosts(hostname, mac);
 CREATE TABLE IF NOT EXISTS host_settings (
     mac TEXT NOT NULL REFERENCES hosts(mac) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS host_settings (
 
 
 class Store(Database):
-    """Hosts and their events; thread-safe."""
+    """Hosts and their events; safe to share between threads (a connection per thread)."""
 
     SCHEMA = SCHEMA
 
@@ -98,10 +100,9 @@ class Store(Database):
         return self.host(mac)
 
     def find_host(self, mac: str) -> Host | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM hosts WHERE mac = ?", (normalize_mac(mac),)
-            ).fetchone()
+        row = self._db.execute(
+            "SELECT * FROM hosts WHERE mac = ?", (normalize_mac(mac),)
+        ).fetchone()
         return _host(row) if row else None
 
     def host(self, mac: str) -> Host:
@@ -111,13 +112,11 @@ class Store(Database):
         return found
 
     def host_by_token(self, token: str) -> Host | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM hosts WHERE token = ?", (token,)).fetchone()
+        row = self._db.execute("SELECT * FROM hosts WHERE token = ?", (token,)).fetchone()
         return _host(row) if row and token else None
 
     def hosts(self) -> list[Host]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM hosts ORDER BY hostname, mac").fetchall()
+        rows = self._db.execute("SELECT * FROM hosts ORDER BY hostname, mac").fetchall()
         return [_host(r) for r in rows]
 
     def set_state(self, mac: str, state: HostState, *, ip: str | None = None) -> Host:
@@ -164,10 +163,9 @@ class Store(Database):
             )
 
     def host_settings(self, mac: str) -> dict[str, str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT key, value FROM host_settings WHERE mac = ?", (normalize_mac(mac),)
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT key, value FROM host_settings WHERE mac = ?", (normalize_mac(mac),)
+        ).fetchall()
         return {r["key"]: r["value"] for r in rows}
 
     # --- events ------------------------------------------------------------------------
@@ -198,26 +196,22 @@ class Store(Database):
                     log_tail[-8192:],
                 ),
             )
-            event_id = cur.lastrowid
-        with self._lock:
-            row = self._db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+            row = db.execute("SELECT * FROM events WHERE id = ?", (cur.lastrowid,)).fetchone()
         return _event(row)
 
     def events(self, mac: str, *, after: int = 0) -> list[Event]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM events WHERE mac = ? AND id > ? ORDER BY id",
-                (normalize_mac(mac), after),
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM events WHERE mac = ? AND id > ? ORDER BY id",
+            (normalize_mac(mac), after),
+        ).fetchall()
         return [_event(r) for r in rows]
 
     def progress(self) -> dict[str, tuple[float, str]]:
         """Each host's latest reported progress (0..1) and the step it was in."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT mac, progress, step FROM events WHERE id IN (SELECT MAX(id) FROM events"
-                " WHERE progress IS NOT NULL GROUP BY mac)"
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT mac, progress, step FROM events WHERE id IN (SELECT MAX(id) FROM events"
+            " WHERE progress IS NOT NULL GROUP BY mac)"
+        ).fetchall()
         return {r["mac"]: (float(r["progress"]), r["step"]) for r in rows}
 
 

@@ -6,7 +6,7 @@ attempt under it is refused (429 with Retry-After) without the password being lo
 success clears the keys; a key with no failure for `forget_after` seconds starts over.
 
 Why our own and not flask-limiter: the state must survive a restart and be shared by all of
-waitress' threads (flask-limiter keeps it in memory unless given redis or memcached, a service
+the HTTP threads (flask-limiter keeps it in memory unless given redis or memcached, a service
 this server does not otherwise need), and the policy is a back-off that grows with each
 failure rather than a fixed "N per minute" window.  It is a table and one pure function.
 """
@@ -52,11 +52,10 @@ class LoginThrottle(Database):
     def wait(self, rules: Sequence[Rule], now: float | None = None) -> float:
         """Seconds until a login may be tried under all these keys (0: now)."""
         now = time.time() if now is None else now
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT blocked_until FROM login_failures WHERE key IN ({_marks(rules)})",
-                [r.key for r in rules],
-            ).fetchall()
+        rows = self._db.execute(
+            f"SELECT blocked_until FROM login_failures WHERE key IN ({_marks(rules)})",
+            [r.key for r in rules],
+        ).fetchall()
         return max([0.0, *(float(r["blocked_until"]) - now for r in rows)])
 
     def failure(self, rules: Sequence[Rule], free: int, now: float | None = None) -> float:

@@ -10,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from provision.snapshots.index import Index, read_index
 from provision.snapshots.layout import DataLayout
-from provision.snapshots.verify import Index, read_index
 
 
 def current_id(layout: DataLayout, profile: str) -> str:

@@ -1,5 +1,5 @@
 """`provision serve` as a real process on loopback, for the tests that need the live server
-(waitress, its limits, the umask, the data dir): start it on a free port, read the URL it
+(granian, its limits, the umask, the data dir): start it on a free port, read the URL it
 prints, stop it with SIGTERM.  A data dir with a secret key and an admin password is made by
 `server_data`; host and admin credentials can be minted straight into its SQLite file."""
 

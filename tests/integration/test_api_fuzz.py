@@ -2,7 +2,7 @@
 credentials, an admin token and a host token; zero 5xx, and every answer conforms to the
 description (status code, content type, headers, body schema).
 
-`provision serve` runs on loopback (waitress, a fresh data dir, the example profiles, a host
+`provision serve` runs on loopback (granian, a fresh data dir, the example profiles, a host
 with a profile); the schema is read from the running server.  One test per operation: first
 schemathesis' coverage cases (boundary values such as maximum + 1, wrong types, missing and
 unexpected parts, other methods), then random data that fits the description and data that

@@ -1,4 +1,4 @@
-"""Issue 15's attacks that need the real thing: `provision serve` (waitress) on loopback for
+"""Issue 15's attacks that need the real thing: `provision serve` (granian) on loopback for
 the body cap and the data dir's modes, `provision tftp` and the TFTP server for blksize and
 half-open requests.  Every one failed before the fix."""
 

@@ -136,7 +136,9 @@ def test_dynamic_file_and_inner_symlink(server: tuple[TftpServer, list[Fetch]]) 
     [
         pytest.param("../secret", 69, "'..' is not allowed", id="traversal"),
         pytest.param("pxelinux.cfg/../../secret", 69, "'..' is not allowed", id="traversal-deep"),
-        pytest.param("/etc/passwd", 69, "absolute paths are not served", id="absolute"),
+        # a leading / is the TFTP root (as GRUB asks for /grub/grub.cfg): nothing outside it
+        pytest.param("/etc/passwd", 68, "", id="absolute-means-the-root"),
+        pytest.param("\\etc\\passwd", 69, "absolute paths are not served", id="backslash"),
         pytest.param("out-link", 69, "leads out of the TFTP root (symlink)", id="symlink-out"),
         pytest.param("pxelinux.cfg", 69, "not a regular file", id="directory"),
         pytest.param("nothing-here", 68, "", id="missing"),
@@ -176,7 +178,7 @@ def test_attacks_refused_while_serving_others(
         ["curl", "-sS", "--path-as-is", "-T", str(upload), url(srv, "../evil")],
         ["atftp", "-p", "-l", str(upload), "-r", "small.txt", "127.0.0.1", port],
         ["atftp", "-g", "-r", "../../../../etc/passwd", "-l", passwd, "127.0.0.1", port],
-        ["atftp", "-g", "-r", "/etc/passwd", "-l", passwd, "127.0.0.1", port],
+        ["atftp", "-g", "-r", "C:/etc/passwd", "-l", passwd, "127.0.0.1", port],
     ]  # fmt: skip
     for argv in attacks:
         res = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
@@ -256,3 +258,29 @@ def test_malformed_packet_does_not_stop_the_server(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(packet, ("127.0.0.1", srv.address[1]))
     assert curl(url(srv, "small.txt")).stdout == b"hello\n"
+
+
+@pytest.mark.parametrize("size", [3 << 20, 1024 * 300], ids=["3MiB", "exact-blocks"])
+def test_windowsize_rfc7440(
+    server: tuple[TftpServer, list[Fetch]], root: Path, tmp_path: Path, size: int
+) -> None:
+    """atftp asks for windowsize (as UEFI firmware does): the server acknowledges it and sends
+    whole windows; the file arrives intact, also when it ends on a block boundary (then an
+    empty last block ends it), and the fetch log says sent."""
+    srv, fetches = server
+    assert srv.address is not None
+    data = os.urandom(size)
+    (root / "w.bin").write_bytes(data)
+    got = tmp_path / "got.bin"
+    res = subprocess.run(
+        ["atftp", "--trace", "--option", "blksize 1024", "--option", "windowsize 8",
+         "-g", "-r", "w.bin", "-l", str(got), "127.0.0.1", str(srv.address[1])],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    trace = res.stdout + res.stderr
+    assert "received OACK <windowsize: 8," in trace  # the server took the option
+    assert trace.count(" DATA <block: ") == size // 1024 + 1  # no block twice
+    assert got.read_bytes() == data
+    (fetch,) = settled(fetches, 1)
+    assert (fetch.outcome, fetch.sent, fetch.size) == ("sent", size, size)

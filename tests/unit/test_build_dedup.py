@@ -17,7 +17,7 @@ def test_siblings_share_the_compile_environment(profiles_dir: Path) -> None:
     # laptop inherits desktop's CFLAGS (its extra USE is Portage's business); server differs,
     # and shares its own with vm-amd64 (same flags, another kernel package)
     assert siblings(desktop, all_, PREFIX) == ["laptop-amd64"]
-    assert siblings(ps.get("server-amd64"), all_, PREFIX) == ["vm-amd64"]
+    assert siblings(ps.get("server-amd64"), all_, PREFIX) == ["vm-amd64", "vm-amd64-sb"]
     hotter = replace(desktop, portage=replace(desktop.portage, cflags="-O3 -pipe"))
     assert compile_env(hotter, PREFIX) != compile_env(desktop, PREFIX)
     assert compile_env(desktop, RootSpec(RootKind.STAGE, Path("/s.tar"))) != compile_env(

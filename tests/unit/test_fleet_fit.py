@@ -36,6 +36,9 @@ def profile(cflags: str = "-O2 -pipe", cpu_flags: tuple[str, ...] = (), **portag
     return replace(base, portage=settings, source="t.toml")
 
 
+VMS = ("vm-amd64", "vm-amd64-sb")  # the same CPU requirement (baseline x86-64)
+
+
 def test_the_bundled_profiles() -> None:
     reqs = profile_requirements(ProfileSet(PROFILES))
     levels = {name: r.level for name, r in reqs.items() if not isinstance(r, str)}
@@ -44,6 +47,7 @@ def test_the_bundled_profiles() -> None:
         "laptop-amd64": Level.V2,  # inherits desktop's -march and CPU_FLAGS_X86
         "server-amd64": Level.V1,
         "vm-amd64": Level.V1,
+        "vm-amd64-sb": Level.V1,  # vm-amd64 with Secure Boot
     }
     desktop = reqs["desktop-amd64"]
     assert not isinstance(desktop, str)
@@ -122,11 +126,11 @@ def test_unknowable_requirements_are_errors(
 @pytest.mark.parametrize(
     ("sample", "runs"),
     [
-        pytest.param(QEMU64, {"server-amd64", "vm-amd64"}, id="qemu64"),
-        pytest.param(NEHALEM_MINUS, {"server-amd64", "vm-amd64"}, id="nehalem-minus"),
-        pytest.param(NEHALEM, {"server-amd64", "vm-amd64", "desktop-amd64", "laptop-amd64"},
+        pytest.param(QEMU64, {"server-amd64", *VMS}, id="qemu64"),
+        pytest.param(NEHALEM_MINUS, {"server-amd64", *VMS}, id="nehalem-minus"),
+        pytest.param(NEHALEM, {"server-amd64", *VMS, "desktop-amd64", "laptop-amd64"},
                      id="nehalem"),
-        pytest.param(QEMU_MAX, {"server-amd64", "vm-amd64", "desktop-amd64", "laptop-amd64"},
+        pytest.param(QEMU_MAX, {"server-amd64", *VMS, "desktop-amd64", "laptop-amd64"},
                      id="max"),
     ],
 )  # fmt: skip

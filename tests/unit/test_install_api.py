@@ -90,3 +90,47 @@ def test_events_move_state(app_store: tuple[FlaskClient, Store]) -> None:
     assert [e.kind for e in events] == ["start", "progress", "failure", "finish"]
     assert events[1].step == "stage" and events[1].progress == 0.3
     assert events[2].log_tail == "boom\n"
+
+
+def test_boot_events(app_store: tuple[FlaskClient, Store]) -> None:
+    """The installer says how the machine booted; the server records it, checked."""
+    client, store = app_store
+    host = store.upsert_host(MAC, profile="server-amd64")
+    url = f"/api/v1/hosts/{MAC}/events"
+    good = {"kind": "boot", "step": "http", "message": "firmware=uefi secure_boot=on; UEFI HTTPv4"}
+    assert client.post(url, json=good, headers=_auth(host.token)).status_code == 201
+    for bad in (
+        {"kind": "boot", "step": "floppy", "message": "firmware=uefi secure_boot=on"},
+        {"kind": "boot", "step": "pxe", "message": "rm -rf"},
+        {"kind": "boot", "step": "pxe", "message": "firmware=uefi secure_boot=on; a\nb"},
+    ):
+        resp = client.post(url, json=bad, headers=_auth(host.token))
+        assert resp.status_code == 400 and "boot event" in resp.get_json()["error"]
+    assert [e.kind for e in store.events(MAC)] == ["boot"]
+    assert store.host(MAC).state is HostState.NEW  # a boot event changes no state
+
+
+def test_secure_boot_files_in_the_config_document(profiles_dir: Path) -> None:
+    from provision.errors import ConfigError
+    from provision.install.config import SECURE_BOOT_FILES, config_document
+    from provision.profiles import ProfileSet
+
+    profile = ProfileSet(profiles_dir).get("vm-amd64-sb")
+    digests = {name: "ab" * 32 for name in SECURE_BOOT_FILES}
+    doc = config_document(
+        host_id=MAC, hostname="h", profile=profile, settings={}, base_url="http://s:8080/",
+        wipe=False, secure_boot_sha256=digests,
+    )  # fmt: skip
+    config = parse_config(doc)
+    assert config.profile.secure_boot
+    assert config.secure_boot is not None
+    assert config.secure_boot.url == "http://s:8080/boot/secureboot/"
+    assert config.secure_boot.sha256 == digests
+    doc["secure_boot"]["sha256"]["grubx64.efi"] = "not-a-digest"
+    with pytest.raises(ConfigError, match=r"secure_boot\.sha256\.grubx64\.efi"):
+        parse_config(doc)
+    del doc["secure_boot"]["sha256"]["grubx64.efi"]
+    with pytest.raises(ConfigError, match=r"expected shimx64\.efi"):
+        parse_config(doc)
+    del doc["secure_boot"]
+    assert parse_config(doc).secure_boot is None

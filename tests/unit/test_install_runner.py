@@ -125,3 +125,33 @@ def test_live_modules() -> None:
         "kernel/fs/fat/fat.ko.xz",
         "kernel/fs/fat/vfat.ko.xz",
     ]
+
+
+def test_secure_boot_plan_and_refusals(profiles_dir: Path, tmp_path: Path) -> None:
+    """A secure_boot profile: no grub-install; the signed chain is written instead, and the
+    step refuses what Secure Boot firmware would refuse later."""
+    from provision.install import secureboot
+
+    config = _config(profiles_dir, "vm-amd64-sb")
+    choice, plan = choose(config, DISKS[2:], Options(target=tmp_path / "t"))
+    ctx = InstallContext(tmp_path / "t", config, choice.disk, plan, Events(), tmp_path)
+    text = render_plan(ctx, choice)
+    assert "grub-install" not in text
+    assert "Secure Boot: write BOOTX64.EFI, grubx64.efi, mmx64.efi, provision-db.der" in text
+    assert secureboot.boot_prefix(plan) == "/boot/grub"
+    # the server sent no Secure Boot files (an old server): refused before anything is written
+    with pytest.raises(InstallError, match="sent no Secure Boot files"):
+        secureboot.apply(ctx)
+    # an unsigned kernel in /boot: refused with the reason
+    sha = dict.fromkeys(("shimx64.efi", "mmx64.efi", "grubx64.efi", "provision-db.der"), "a" * 64)
+    from provision.install.config import SecureBootFiles
+
+    signed = replace(ctx, config=replace(config, secure_boot=SecureBootFiles("http://s/", sha)))
+    boot = tmp_path / "t" / "boot"
+    boot.mkdir(parents=True)
+    (boot / "vmlinuz-6.1.0-demo").write_bytes(b"MZ" + b"\0" * 62)  # no PE header: damaged
+    with pytest.raises(InstallError, match=r"kernel vmlinuz-6\.1\.0-demo is not signed"):
+        secureboot.apply(signed)
+    bios = replace(signed, plan=replace(plan, firmware=Firmware.BIOS))
+    with pytest.raises(InstallError, match="needs a UEFI machine"):
+        secureboot.apply(bios)

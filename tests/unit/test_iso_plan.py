@@ -123,7 +123,7 @@ def _gpt_image(entries: bytes, bad: bool = True) -> bytes:
     sectors, count, esize = 64, 4, 128
     img = bytearray(sectors * 512)
 
-    def header(current: int, backup: int, array: int) -> bytes:
+    def header(current: int, backup: int, array: int, guid: bytes) -> bytes:
         h = struct.pack(
             "<8sIIIIQQQQ16sQIII",
             b"EFI PART",
@@ -135,7 +135,7 @@ def _gpt_image(entries: bytes, bad: bool = True) -> bytes:
             backup,
             34,
             sectors - 34,
-            b"g" * 16,
+            guid,
             array,
             count,
             esize,
@@ -143,9 +143,9 @@ def _gpt_image(entries: bytes, bad: bool = True) -> bytes:
         )
         return h + b"\0" * (512 - len(h))
 
-    img[512:1024] = header(1, sectors - 1, 2)
+    img[512:1024] = header(1, sectors - 1, 2, b"g" * 16)
     img[1024 : 1024 + len(entries)] = entries
-    img[(sectors - 1) * 512 :] = header(sectors - 1, 1, sectors - 2)
+    img[(sectors - 1) * 512 :] = header(sectors - 1, 1, sectors - 2, b"h" * 16)
     img[(sectors - 2) * 512 : (sectors - 2) * 512 + 128] = b"other-guids".ljust(128, b"\0")
     return bytes(img)
 
@@ -161,6 +161,7 @@ def test_gpt_repair() -> None:
         zeroed = h[:16] + b"\0\0\0\0" + h[20:]
         assert struct.unpack_from("<I", h, 16)[0] == zlib.crc32(zeroed)
         assert data[array * 512 : array * 512 + 512] == entries[:512]
+        assert gpt.disk_guid(h) == b"g" * 16  # one disk GUID (pycdlib writes two)
 
 
 def test_gpt_repair_without_gpt() -> None:

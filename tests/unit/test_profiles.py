@@ -27,6 +27,13 @@ def write(tmp: Path, name: str, text: str) -> Path:
     return path
 
 
+def test_secure_boot_profile(profiles_dir: Path) -> None:
+    sb = ProfileSet(profiles_dir).get("vm-amd64-sb")
+    assert sb.secure_boot and sb.disk.firmware.value == "uefi"
+    assert sb.kernel.package == "sys-kernel/demo-kernel-bin"  # inherited from vm-amd64
+    assert not ProfileSet(profiles_dir).get("vm-amd64").secure_boot
+
+
 def test_bundled_profiles_load(profiles_dir: Path) -> None:
     names = ProfileSet(profiles_dir).names()
     assert {"desktop-amd64", "laptop-amd64", "server-amd64"} <= set(names)
@@ -131,6 +138,12 @@ BAD = [
         "portage.extra.lower: 'lower' is not a make.conf variable",
         id="bad-var",
     ),
+    pytest.param(
+        "secure_boot = true\n" + GOOD + '[disk]\nfirmware = "bios"\n',
+        "secure_boot: Secure Boot is UEFI's",
+        id="secure-boot-on-bios",
+    ),
+    pytest.param("secure_boot = 'yes'\n" + GOOD, "secure_boot", id="secure-boot-not-bool"),
 ]
 
 

@@ -8,15 +8,29 @@ import pytest
 
 from provision.cli import main
 from provision.errors import ConfigError
-from provision.pxe.dnsmasq import DhcpConfig, Mode, dnsmasq_argv, render_config, write_config
+from provision.pxe.dnsmasq import (
+    RESPONDER_NAME,
+    DhcpConfig,
+    HttpBoot,
+    Mode,
+    ResponderSettings,
+    dnsmasq_argv,
+    load_responder_settings,
+    render_config,
+    write_config,
+)
 
 BASE = "http://192.0.2.1:8080"
 
 
-def full(**kw: str) -> DhcpConfig:
-    values = dict(range_start="192.0.2.50", range_end="192.0.2.100")
+def full(**kw: object) -> DhcpConfig:
+    values: dict[str, object] = dict(range_start="192.0.2.50", range_end="192.0.2.100")
     values.update(kw)
-    return DhcpConfig(Mode.FULL, "br0", "192.0.2.1", BASE, "192.0.2.0/24", **values)
+    return DhcpConfig(Mode.FULL, "br0", "192.0.2.1", BASE, "192.0.2.0/24", **values)  # type: ignore[arg-type]
+
+
+def proxy(**kw: object) -> DhcpConfig:
+    return DhcpConfig(Mode.PROXY, "br0", "192.0.2.1", BASE, "192.0.2.0/24", **kw)  # type: ignore[arg-type]
 
 
 def test_full_mode() -> None:
@@ -29,11 +43,18 @@ def test_full_mode() -> None:
         "# client architecture (option 93): 7 and 9 are x86-64 UEFI, 0 is BIOS\n"
         "dhcp-match=set:efi64,option:client-arch,7\n"
         "dhcp-match=set:efi64,option:client-arch,9\n"
+        "# UEFI HTTP boot: vendor class HTTPClient, client architecture 16 (x86-64 UEFI HTTP)\n"
+        "dhcp-match=set:efihttp,option:client-arch,16\n"
+        "dhcp-vendorclass=set:httpclient,HTTPClient\n"
         "# iPXE itself (user class iPXE) gets the HTTP chain script: no chainload loop\n"
         "dhcp-userclass=set:ipxe,iPXE\n"
         "dhcp-boot=tag:ipxe,http://192.0.2.1:8080/boot/boot.ipxe\n"
         "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,192.0.2.1\n"
-        "dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,192.0.2.1\n"
+        "dhcp-boot=tag:!ipxe,tag:!efi64,tag:!httpclient,undionly.kpxe,,192.0.2.1\n"
+        "# HTTP boot clients: the URL, and option 60 HTTPClient echoed (no TFTP at all)\n"
+        "dhcp-option-force=tag:httpclient,tag:efihttp,tag:!ipxe,option:vendor-class,HTTPClient\n"
+        "dhcp-boot=tag:httpclient,tag:efihttp,tag:!ipxe,"
+        "http://192.0.2.1:8080/boot/http/ipxe.efi\n"
     )
 
 
@@ -91,6 +112,61 @@ def test_proxy_mode() -> None:
 def test_invalid(make: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make()  # type: ignore[operator]
+
+
+def test_http_boot_choices() -> None:
+    iso = render_config(full(http_boot=HttpBoot.ISO)).splitlines()
+    assert (
+        "dhcp-boot=tag:httpclient,tag:efihttp,tag:!ipxe,http://192.0.2.1:8080/boot/http/live.iso"
+        in iso
+    )
+    off = render_config(full(http_boot=HttpBoot.OFF))
+    assert "HTTPClient" in off  # the tag is still set (the BIOS rule excludes such clients)
+    assert "dhcp-option-force" not in off and "/boot/http/" not in off
+
+
+def test_proxy_mode_leaves_http_boot_to_the_responder(tmp_path: Path) -> None:
+    text = render_config(proxy())
+    assert "dhcp-option-force" not in text and "dhcp-boot=tag:httpclient" not in text
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    assert any("http://192.0.2.1:8080/boot/http/ipxe.efi" in line for line in comments)
+    write_config(tmp_path, proxy())
+    assert load_responder_settings(tmp_path) == ResponderSettings(
+        "br0", "192.0.2.1", "http://192.0.2.1:8080/boot/http/ipxe.efi"
+    )
+    write_config(tmp_path, proxy(http_boot=HttpBoot.OFF))  # off: the settings file goes
+    assert load_responder_settings(tmp_path) is None
+    write_config(tmp_path, proxy())
+    write_config(tmp_path, full())  # dnsmasq answers in full mode itself
+    assert not (tmp_path / RESPONDER_NAME).exists()
+
+
+def test_bad_responder_settings(tmp_path: Path) -> None:
+    (tmp_path / RESPONDER_NAME).write_text('{"interface": "br0", "server_ip": "x", "url": "u"}')
+    with pytest.raises(ConfigError, match="not an IPv4 address"):
+        load_responder_settings(tmp_path)
+    (tmp_path / RESPONDER_NAME).write_text("[")
+    with pytest.raises(ConfigError, match="not valid HTTP boot responder settings"):
+        load_responder_settings(tmp_path)
+
+
+def test_pxelinux_mode() -> None:
+    lines = render_config(full(bios_loader="pxelinux.0")).splitlines()
+    # every BIOS client gets pxelinux.0 (also QEMU's iPXE ROM, user class iPXE); iPXE on UEFI
+    # still gets the HTTP chain; the rules exclude each other
+    assert "dhcp-boot=tag:!efi64,tag:!httpclient,pxelinux.0,,192.0.2.1" in lines
+    assert "dhcp-boot=tag:ipxe,tag:efi64,http://192.0.2.1:8080/boot/boot.ipxe" in lines
+    plines = render_config(proxy(bios_loader="pxelinux.0")).splitlines()
+    assert 'pxe-service=x86PC,"provision (BIOS pxelinux)",pxelinux.0,192.0.2.1' in plines
+
+
+def test_secure_boot_pxe_is_full_mode_only() -> None:
+    lines = render_config(full(uefi_loader="shimx64.efi")).splitlines()
+    assert "dhcp-boot=tag:!ipxe,tag:efi64,shimx64.efi,,192.0.2.1" in lines
+    with pytest.raises(ConfigError, match="needs --mode full"):
+        proxy(uefi_loader="shimx64.efi")
+    with pytest.raises(ConfigError, match="one of"):
+        full(uefi_loader="grubx64.efi")
 
 
 def test_write_config_keeps_leases_in_data_dir(tmp_path: Path) -> None:

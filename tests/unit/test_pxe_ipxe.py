@@ -41,7 +41,7 @@ def test_install_script() -> None:
         f"echo provision: installing profile desktop-amd64 on {MAC}",
         f"kernel {BASE}/boot/live/vmlinuz initrd=initrd.img console=tty0 console=ttyS0,115200"
         f" provision.server={BASE} provision.profile=desktop-amd64 provision.host={MAC}"
-        " provision.token=tok-en_1 || goto failed",
+        " provision.token=tok-en_1 provision.boot=pxe || goto failed",
         f"initrd --name initrd.img {BASE}/boot/live/initrd.img || goto failed",
     ]
 

@@ -10,6 +10,7 @@ from provision.errors import ConfigError
 from provision.pxe import bootloaders
 from provision.pxe.bootloaders import Found, find_all
 from provision.pxe.layout import PXELINUX_DEFAULT, TreeFile, plan_tree, write_tree
+from provision.secureboot.files import LiveChain
 
 BASE = "http://192.0.2.1:8080"
 
@@ -95,19 +96,40 @@ def test_search_path_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             Path("/d/ipxe.lkrn"),
             {"boot.ipxe": None, "ipxe.lkrn": "/d/ipxe.lkrn", "ldlinux.c32": "/s/l",
              "pxelinux.0": "/s/lpxelinux.0", "pxelinux.cfg/default": None,
-             "snponly.efi": "/d/s", "undionly.kpxe": "/d/u"},
+             "pxelinux.ipxe": None, "snponly.efi": "/d/s", "undionly.kpxe": "/d/u"},
             id="with-pxelinux",
+        ),
+        pytest.param(
+            Found(Path("/d/undionly.kpxe"), Path("/d/ipxe.efi"), "ipxe.efi"),
+            None,
+            {"boot.ipxe": None, "grub/grub.cfg": None, "grubx64.efi": "/sb/grubnet",
+             "ipxe.efi": "/d/ipxe.efi", "mmx64.efi": "/sb/mm", "shimx64.efi": "/sb/shim",
+             "undionly.kpxe": "/d/undionly.kpxe"},
+            id="with-secure-boot",
         ),
     ],
 )  # fmt: skip
-def test_plan_tree(found: Found, lkrn: Path | None, names: dict[str, str | None]) -> None:
-    plan = plan_tree(found, BASE, ipxe_lkrn=lkrn)
+def test_plan_tree(
+    found: Found, lkrn: Path | None, names: dict[str, str | None], request: pytest.FixtureRequest
+) -> None:
+    chain = None
+    if "with-secure-boot" in request.node.name:
+        chain = LiveChain(Path("/sb/shim"), Path("/sb/mm"), Path("/sb/grubnet"))
+    plan = plan_tree(found, BASE, ipxe_lkrn=lkrn, secure_boot=chain)
     assert {f.name: (str(f.source) if f.source else None) for f in plan} == names
     assert [f.name for f in plan] == sorted(names)
     texts = {f.name: f.text for f in plan if f.text is not None}
     assert f"chain --autofree {BASE}/boot/${{mac}}.ipxe" in str(texts["boot.ipxe"])
     if "pxelinux.cfg/default" in texts:
         assert texts["pxelinux.cfg/default"] == PXELINUX_DEFAULT
+        assert "INITRD pxelinux.ipxe" in PXELINUX_DEFAULT  # ipxe.lkrn runs it as its script
+        script = str(texts["pxelinux.ipxe"])
+        assert (
+            script.startswith("#!ipxe\n")
+            and f"chain --autofree {BASE}/boot/${{mac}}.ipxe" in script
+        )
+    if "grub/grub.cfg" in texts:
+        assert "configfile $prefix/hosts/${net_default_mac}.cfg" in str(texts["grub/grub.cfg"])
 
 
 def test_pxelinux_needs_lkrn() -> None:

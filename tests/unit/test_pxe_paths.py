@@ -17,6 +17,9 @@ from provision.pxe.paths import PathRefused, clean_path, resolve_in_root
         pytest.param("pxelinux.cfg/default", "pxelinux.cfg/default", id="subdir"),
         pytest.param("./a//b/./c", "a/b/c", id="dots-and-double-slashes"),
         pytest.param("a..b", "a..b", id="dots-inside-a-name"),
+        # GRUB asks for /grub/grub.cfg: a leading / is the TFTP root (tftpd-hpa -s, dnsmasq)
+        pytest.param("/grub/grub.cfg", "grub/grub.cfg", id="root-relative"),
+        pytest.param("/etc/passwd", "etc/passwd", id="absolute-is-inside-the-root"),
     ],
 )
 def test_clean_path(requested: str, expected: str) -> None:
@@ -30,7 +33,7 @@ def test_clean_path(requested: str, expected: str) -> None:
         pytest.param("a/../../x", "'..' is not allowed", id="parent-inside"),
         pytest.param("a/..", "'..' is not allowed", id="parent-at-end"),
         pytest.param("..\\..\\x", "'..' is not allowed", id="backslash-parent"),
-        pytest.param("/etc/passwd", "absolute paths", id="absolute"),
+        pytest.param("/../etc/passwd", "'..' is not allowed", id="root-parent"),
         pytest.param("\\windows\\x", "absolute paths", id="absolute-backslash"),
         pytest.param("C:x", "absolute paths", id="drive-letter"),
         pytest.param("", "empty file name", id="empty"),

@@ -30,6 +30,23 @@ def test_make_conf_desktop(profiles_dir: Path) -> None:
     assert "PKG_INSTALL_MASK" not in text
 
 
+def test_make_conf_secure_boot(profiles_dir: Path) -> None:
+    """Gentoo's way: USE=secureboot and the key in make.conf; kernels sign themselves."""
+    ps = ProfileSet(profiles_dir)
+    ctx = BuildContext(secureboot_keys="/var/lib/provision/keys/secureboot")
+    text = render_make_conf(ps.get("vm-amd64-sb"), ctx)
+    assert 'SECUREBOOT_SIGN_KEY="/var/lib/provision/keys/secureboot/db.key"\n' in text
+    assert 'SECUREBOOT_SIGN_CERT="/var/lib/provision/keys/secureboot/db.crt"\n' in text
+    assert 'MODULES_SIGN_KEY="/var/lib/provision/keys/secureboot/db.key"\n' in text
+    use = next(line for line in text.splitlines() if line.startswith("USE="))
+    assert "secureboot" in use.split('"')[1].split() and "modules-sign" in use
+    plain = render_make_conf(ps.get("vm-amd64"), ctx)
+    assert "SECUREBOOT" not in plain and "secureboot" not in plain
+    # clients get the same USE (their binary packages match) and never the key
+    client = render_client_make_conf(ps.get("vm-amd64-sb"), verify_home="/etc/portage/gnupg")
+    assert use + "\n" in client and "SIGN_KEY" not in client
+
+
 def test_make_conf_signing_and_binary_only(profiles_dir: Path) -> None:
     server = ProfileSet(profiles_dir).get("server-amd64")
     ctx = BuildContext(signing=Signing("/k/sign", "/k/verify", "ABCDEF"))

@@ -264,3 +264,25 @@ def test_order_bad_input(admin: FlaskClient) -> None:
     to = post(admin, "/orders", {"profile": "nope", "kind": "iso"}, "/orders")
     assert "unknown profile" in flashes(admin, to)
     assert "No orders yet" in admin.get("/orders").get_data(as_text=True)
+
+
+# --- boot paths ------------------------------------------------------------------------------
+def test_picker_and_host_page_say_how_the_machine_booted(app: Flask, client: FlaskClient) -> None:
+    from provision.hosts import BootInfo, BootPath
+    from provision.server import bootpaths
+    from tests.webapp import login
+
+    store = services.store(app)
+    store.upsert_host(MAC)
+    assert "This machine booted by" not in client.get(f"/picker?mac={MAC}").get_data(True)
+    bootpaths.record(store, MAC, BootInfo(BootPath.HTTP, "uefi", False, "UEFI HTTPv4"))
+    page = client.get(f"/picker?mac={MAC}").get_data(as_text=True)
+    assert "This machine booted by <b>UEFI HTTP boot, UEFI, Secure Boot off</b>" in page
+    # the Secure Boot profile says so, and that this machine had Secure Boot off
+    assert "<b>Secure Boot:</b> on the installed system" in page
+    assert "this machine booted with Secure Boot off" in page
+    assert "This machine booted by" not in client.get("/picker?mac=junk").get_data(True)
+    login(client)
+    bootpaths.record(store, MAC, BootInfo(BootPath.ISO, "uefi", True, "UEFI QEMU DVD-ROM"))
+    host = client.get(f"/hosts/{MAC}").get_data(as_text=True)
+    assert "ISO (CD/DVD), UEFI, Secure Boot on" in host and "UEFI QEMU DVD-ROM" in host

@@ -38,6 +38,7 @@ from provision.snapshots.read import current_snapshot
 from tests.conftest import PROFILES
 from tests.integration.build_fixtures import CACHE, make_stage_tarball, provision
 from tests.integration.install_fixtures import publish_stage
+from tests.vm.firmware import http_boot_first, ovmf
 from tests.vm.netns import OVMF_CODE, OVMF_VARS, SERVER_IP, Daemon, Lab
 
 PROFILE = "vm-amd64"
@@ -65,9 +66,15 @@ class Timings:
     stage: float
 
 
-def prepare_data(data: Path, server_toml: str = "") -> Timings:
-    """The demo data dir for vm-amd64, made by the real commands (stage root build);
-    `server_toml`: more lines for server.toml."""
+def prepare_data(
+    data: Path,
+    profiles: tuple[str, ...] = (PROFILE,),
+    server_toml: str = "",
+    http_boot: str = "ipxe",
+) -> Timings:
+    """The demo data dir for vm-amd64 (and other profiles), made by the real commands (stage
+    root builds); `server_toml`: more lines for server.toml; the lab's DHCP answers UEFI HTTP
+    boot clients with `http_boot`."""
     data.mkdir(parents=True)
     stage = make_stage_tarball()
     (data / "build.toml").write_text(BUILD_TOML.format(stage=stage))
@@ -75,21 +82,24 @@ def prepare_data(data: Path, server_toml: str = "") -> Timings:
         f'secret_key = "{SECRET}"\nbase_url = "{BASE_URL}"\n{server_toml}'
     )
     t0 = time.monotonic()
-    provision(data, "build", PROFILE)
-    assert current_snapshot(data, PROFILE) is not None, "the vm-amd64 build published nothing"
+    provision(data, "build", *profiles)
+    for profile in profiles:
+        assert current_snapshot(data, profile) is not None, f"the {profile} build published nothing"
     t1 = time.monotonic()
     build_live(LiveSpec(out_dir=data / "live", cache=CACHE))
     t2 = time.monotonic()
     key = load_key(DataLayout(data).keys)
     named = data.parent / "stage.tar.zst"  # the server serves stage.tar.{xz,zst,gz}
     named.symlink_to(stage)
-    publish_stage(data, PROFILE, named, key.sign_home)
+    for profile in profiles:
+        publish_stage(data, profile, named, key.sign_home)
     t3 = time.monotonic()
     (data / "tftp").mkdir()
     write_tree(data / "tftp", plan_tree(find_all(), BASE_URL))
     cfg = dnsmasq.DhcpConfig(
         dnsmasq.Mode.FULL, "br0", SERVER_IP, BASE_URL, f"{SERVER_IP}/24",
         range_start="192.0.2.50", range_end="192.0.2.100",
+        http_boot=dnsmasq.HttpBoot(http_boot),
     )  # fmt: skip
     conf = dnsmasq.write_config(data, cfg)
     # A lab network like a real one hands out a nameserver (the installer reads resolv.conf
@@ -108,11 +118,11 @@ class Stack:
     server: Daemon
     timings: Timings
 
-    def register(self, mac: str, hostname: str) -> str:
+    def register(self, mac: str, hostname: str, profile: str = PROFILE) -> str:
         """The host, assigned the profile by MAC (as the admin does in the store)."""
         store = Store.in_data_dir(self.data)
         try:
-            return store.upsert_host(mac, profile=PROFILE, hostname=hostname).token
+            return store.upsert_host(mac, profile=profile, hostname=hostname).token
         finally:
             store.close()
 
@@ -125,17 +135,25 @@ class Stack:
 
 
 @contextmanager
-def e2e_stack(work: Path, profiles: Path = PROFILES, server_toml: str = "") -> Iterator[Stack]:
-    """The stack; `profiles`: the server's profiles directory (vm-amd64 is built from the
-    bundled one either way; a copy can add rules.toml); `server_toml`: more settings."""
+def e2e_stack(
+    work: Path,
+    profiles: Path = PROFILES,
+    server_toml: str = "",
+    *,
+    build: tuple[str, ...] = (PROFILE,),
+    tftp: bool = True,
+) -> Iterator[Stack]:
+    """The stack; `profiles`: the server's profiles directory (the `build` profiles, vm-amd64 by
+    default, are built from the bundled one either way; a copy can add rules.toml);
+    `server_toml`: more settings; tftp=False: no TFTP server on the lab network at all."""
     data = work / "data"
-    timings = prepare_data(data, server_toml)
+    timings = prepare_data(data, build, server_toml)
     try:
         with Lab.create(work, prefix="e2e") as lab:
             argv: list[str | os.PathLike[str]] = [
                 sys.executable, "-m", "provision", "--data-dir", data, "--profiles-dir", profiles,
                 "serve", "--listen", f"{SERVER_IP}:8080", "--base-url", BASE_URL,
-                "--tftp", f"{SERVER_IP}:69", "--dnsmasq", "--no-build",
+                *(["--tftp", f"{SERVER_IP}:69"] if tftp else []), "--dnsmasq", "--no-build",
             ]  # fmt: skip
             server = lab.start("server", argv, env={"PROVISION_SECRET_KEY": SECRET})
             lab.wait_http(f"{BASE_URL}/healthz", timeout=60)
@@ -152,11 +170,15 @@ def qemu_base(name: str) -> list[str]:
     ]  # fmt: skip
 
 
-def firmware_args(firmware: str, vars_file: Path) -> list[str]:
+def firmware_args(firmware: str, vars_file: Path, vars_template: Path | None = None) -> list[str]:
+    """bios (SeaBIOS), uefi (OVMF), uefi-sb (OVMF, Secure Boot enforced: vars_template, by
+    default Microsoft's keys; see tests/vm/firmware.py)."""
     if firmware == "bios":
         return []
+    if firmware == "uefi-sb":
+        return ovmf(vars_file, secure_boot=True, template=vars_template)
     if firmware != "uefi":
-        raise ValueError(f"firmware {firmware!r}: bios or uefi")
+        raise ValueError(f"firmware {firmware!r}: bios, uefi or uefi-sb")
     if not vars_file.exists():
         shutil.copyfile(OVMF_VARS, vars_file)
     return [
@@ -179,9 +201,12 @@ class Machine:
     stack: Stack
     name: str
     mac: str
-    firmware: str
-    boot: str  # "pxe": the NIC first; "iso": a CD-ROM; "usb": the ISO as a USB disk
+    firmware: str  # bios, uefi, uefi-sb (Secure Boot enforced)
+    # "pxe": the NIC first; "http": UEFI HTTP boot (OVMF's own stack, its PXE off);
+    # "iso": a CD-ROM; "usb": the ISO as a USB disk
+    boot: str
     iso: Path | None = None
+    vars_template: Path | None = None  # uefi-sb: the variable store (enrolled keys)
     logs: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -196,9 +221,12 @@ class Machine:
         """Power on until the installer finished and the guest rebooted (QEMU exits)."""
         tap = self.stack.lab.add_tap()
         nic = f"virtio-net-pci,netdev=n0,mac={self.mac}"
-        argv = [*qemu_base(self.name), *firmware_args(self.firmware, self.vars)]
+        argv = [*qemu_base(self.name), *self._firmware()]
         argv += ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"]
-        if self.boot == "pxe":
+        if self.boot == "http":
+            argv += ["-device", f"{nic},bootindex=1,romfile=", *http_boot_first()]
+            argv += disk_args(self.disk, 2)
+        elif self.boot == "pxe":
             # BIOS: the NIC's iPXE ROM; UEFI: OVMF's own PXE client → TFTP ipxe.efi
             rom = "" if self.firmware == "bios" else ",romfile="
             argv += ["-device", f"{nic},bootindex=1{rom}", *disk_args(self.disk, 2)]
@@ -223,13 +251,32 @@ class Machine:
 
     def boot_disk(self, timeout: float) -> tuple[str, float]:
         """Restart from the disk alone (no NIC, no ISO): the installed system's marker lines."""
-        argv = [*qemu_base(self.name), *firmware_args(self.firmware, self.vars)]
+        argv = [*qemu_base(self.name), *self._firmware()]
         argv += disk_args(self.disk, 0)
         start = time.monotonic()
         vm = self._start("disk", argv)
         wait_for(vm, f"{MARKER} done", timeout)
         wait_exit(vm, 60)
         return vm.text(), time.monotonic() - start
+
+    def boot_disk_elsewhere(
+        self, vars_template: Path, pattern: str, timeout: float
+    ) -> tuple[str, float]:
+        """The disk alone on another machine (other firmware variables): wait for pattern (e.g.
+        shim's refusal, after which it waits for a key), then power it off."""
+        other = self.work / f"elsewhere-{vars_template.name}"
+        argv = [*qemu_base(self.name), *firmware_args(self.firmware, other, vars_template)]
+        argv += disk_args(self.disk, 0)
+        start = time.monotonic()
+        vm = self._start(f"elsewhere-{vars_template.stem}", argv)
+        try:
+            wait_for(vm, pattern, timeout)
+            return vm.text(), time.monotonic() - start
+        finally:
+            vm.stop()
+
+    def _firmware(self) -> list[str]:
+        return firmware_args(self.firmware, self.vars, self.vars_template)
 
     def _start(self, phase: str, argv: list[str]) -> Daemon:
         log = self.work / f"{phase}-serial.log"

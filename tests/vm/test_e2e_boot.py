@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.hosts import HostState
+from provision.hosts import BootPath, HostState
 from provision.run import run
+from provision.server.bootpaths import last_boot
 from tests.integration.build_fixtures import provision
 from tests.vm.e2e import BASE_URL, MARKER, PROFILE, Machine, Stack, e2e_stack, marker_lines
 
@@ -72,8 +73,14 @@ def check_install(stack: Stack, machine: Machine, hostname: str) -> None:
     host, events = stack.host(mac)
     assert host.state is HostState.INSTALLED, (host, [e.kind for e in events])
     assert host.boot_local
-    kinds = [e.kind for e in events]
+    kinds = [e.kind for e in events if e.kind != "boot"]
     assert kinds[0] == "start" and kinds[-1] == "finish", kinds
+    # how it booted, as the live environment read it (UEFI variables; under BIOS the menu's
+    # provision.boot= / the medium), recorded with the install events
+    booted = last_boot(events)
+    assert booted is not None, events
+    expected = {"pxe": BootPath.PXE, "iso": BootPath.ISO, "usb": BootPath.USB}[machine.boot]
+    assert (booted[0].path, booted[0].firmware) == (expected, firmware), booted
     done = {e.step for e in events if e.kind == "progress"}
     assert {"partition", "stage", "packages", "kernel", "bootloader", "system"} <= done, done
 

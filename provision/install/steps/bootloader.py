@@ -1,11 +1,16 @@
 """GRUB: grub-install for BIOS (i386-pc, into the disk) or UEFI (x86_64-efi, --removable into
-the ESP), then grub.cfg rendered from the kernels in /boot."""
+the ESP), then grub.cfg rendered from the kernels in /boot.
+
+A secure_boot profile gets the signed chain instead of grub-install (provision.install
+.secureboot): shim as EFI/BOOT/BOOTX64.EFI, the server-signed GRUB beside it, MokManager, the
+certificate to enrol, and EFI/BOOT/grub.cfg that finds /boot by UUID and reads its grub.cfg."""
 
 from __future__ import annotations
 
 import shlex
 
 from provision.fsutil import write_atomic
+from provision.install import secureboot
 from provision.install.context import InstallContext
 from provision.install.render import BootEntry, boot_path, kernel_version, render_grub_cfg
 from provision.install.steps.kernel import kernel_images
@@ -54,10 +59,15 @@ def boot_entries(ctx: InstallContext) -> list[BootEntry]:
 
 
 def describe(ctx: InstallContext) -> list[str]:
+    if ctx.config.profile.secure_boot:
+        return [*secureboot.describe(ctx), f"write {ctx.path('/boot/grub/grub.cfg')}"]
     return [shlex.join(grub_install_argv(ctx)), f"write {ctx.path('/boot/grub/grub.cfg')}"]
 
 
 def apply(ctx: InstallContext) -> None:
-    ctx.sh(grub_install_argv(ctx))
+    if ctx.config.profile.secure_boot:
+        secureboot.apply(ctx)
+    else:
+        ctx.sh(grub_install_argv(ctx))
     text = render_grub_cfg(ctx.plan, ctx.read_uuids(), boot_entries(ctx), cmdline=CMDLINE)
     write_atomic(ctx.path("/boot/grub/grub.cfg"), text)

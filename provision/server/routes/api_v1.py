@@ -28,12 +28,12 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, request, send_f
 from flask.typing import ResponseReturnValue
 
 from provision.errors import ProvisionError
-from provision.hosts import EventKind, Host, HostState
-from provision.install.config import config_document
+from provision.hosts import EventKind, Host, HostState, parse_boot_message
+from provision.install.config import SECURE_BOOT_FILES, config_document
 from provision.mirror import load_mirrors
 from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
-from provision.server import fleet, services
+from provision.server import fleet, sbfiles, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.images import installable_image
 from provision.server.limits import (
@@ -53,7 +53,7 @@ from provision.snapshots.read import current_snapshot
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
-EVENT_KINDS = ("start", "progress", "finish", "failure", "log")
+EVENT_KINDS = ("start", "progress", "finish", "failure", "log", "boot")
 STAGE_NAMES = ("stage.tar.xz", "stage.tar.zst", "stage.tar.gz", "stage.tar")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
@@ -100,6 +100,12 @@ def host_config(mac: Mac) -> ResponseReturnValue:
     files = install_dir(settings.data_dir, profile.name)
     stage = next((n for n in STAGE_NAMES if (files / n).is_file()), "")
     fpr_file = settings.data_dir / "keys" / "fingerprint"
+    secure_boot = None
+    if profile.secure_boot:
+        try:
+            secure_boot = sbfiles.digests(settings.data_dir, SECURE_BOOT_FILES)
+        except ProvisionError as exc:  # no shim on the server...: say so before the install
+            return _error(409, f"profile {profile.name} has secure_boot = true, but: {exc}")
     doc: dict[str, Any] = config_document(
         host_id=host.mac,
         hostname=host.hostname,
@@ -111,6 +117,7 @@ def host_config(mac: Mac) -> ResponseReturnValue:
         repo_url=_repo_url(settings.data_dir, base, profile.name),
         key_fingerprint=fpr_file.read_text().strip() if fpr_file.is_file() else "",
         image_url=image_url(settings.data_dir, base, profile.name),
+        secure_boot_sha256=secure_boot,
         force_cpu=fleet.forced(host),
         mirrors=load_mirrors(settings.data_dir),
     )
@@ -153,6 +160,11 @@ def host_event(mac: Mac) -> ResponseReturnValue:
         or not all(_is_ip(a) for a in addresses)
     ):
         return _error(400, f"addresses: expected a list of at most {EVENT_ADDRESSES_MAX} IPs")
+    if body["kind"] == "boot":  # step: a boot path; message: firmware=... secure_boot=...
+        try:
+            parse_boot_message(step, message)
+        except ValueError as exc:
+            return _error(400, f"boot event: {exc}")
     store = store_of(current_app)
     event = store.add_event(
         host.mac,

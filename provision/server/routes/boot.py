@@ -5,7 +5,9 @@ GET /boot/<mac>.ipxe          per host (pxe.ipxe.script_for); an unknown MAC is 
                               new host and boots the live environment to report its hardware
                               (discovery; without a live environment: the profile menu);
                               ?profile=NAME (from the menu) sets the profile of a host that
-                              has none, unless its reported CPU cannot run it; not a MAC: 404
+                              has none, unless its reported CPU cannot run it; not a MAC: 404;
+                              the boot path (PXE or UEFI HTTP boot: provision.server.bootpaths)
+                              is recorded and the menu shows it
 GET /boot/live/vmlinuz        DATA_DIR/live/vmlinuz
 GET /boot/live/initrd.img     DATA_DIR/live/initrd.img
 """
@@ -21,7 +23,7 @@ from provision.errors import ConfigError
 from provision.names import Mac
 from provision.profiles import ProfileSet
 from provision.pxe import ipxe
-from provision.server import fleet
+from provision.server import bootpaths, fleet, services
 from provision.server.app import request_base_url, settings_of
 from provision.server.store import Store
 from provision.server.urls import unknown_address_message
@@ -79,9 +81,15 @@ def host_script(name: str) -> Response:
                 ))  # fmt: skip
             host = store.upsert_host(mac, profile=chosen)
             log.info("boot: host %s chose profile %s at its console", mac, chosen)
+        booted = bootpaths.network_boot(
+            services.sightings(), request.remote_addr or "", store.events(mac)
+        )
+        bootpaths.record(store, mac, booted)
     discover = all((settings.data_dir / "live" / name).is_file() for name in LIVE_FILES)
     log.info("boot: %s → %s", mac, _kind(host.boot_local, host.profile in profiles, discover))
-    return _script(ipxe.script_for(host, profiles, base, discover=discover))
+    return _script(
+        ipxe.script_for(host, profiles, base, discover=discover, booted=booted.summary())
+    )
 
 
 def _kind(boot_local: bool, has_profile: bool, discover: bool) -> str:

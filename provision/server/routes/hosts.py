@@ -19,7 +19,7 @@ from provision.dns.hooks import host_decommissioned_safely
 from provision.errors import ProvisionError
 from provision.hosts import Host
 from provision.names import Mac, ProfileName
-from provision.server import fleet, services
+from provision.server import bootpaths, fleet, services
 from provision.server.app import settings_of
 from provision.server.auth import audit, login_required
 
@@ -54,10 +54,12 @@ def hosts() -> str:
 @login_required
 def host(mac: Mac) -> str:
     h = _host_or_404(mac)
+    events = services.store().events(h.mac)
     return render_template(
         "host.html",
         host=h,
-        events=services.store().events(h.mac),
+        booted=bootpaths.last_boot(events),
+        events=events,
         progress=services.store().progress().get(h.mac),
         reports=services.reports().for_host(h.mac),
         profiles=services.profiles().names(),

@@ -18,10 +18,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from provision.errors import ProvisionError
-from provision.hosts import HostState
+from provision.errors import ConfigError, ProvisionError
+from provision.hosts import BootInfo, HostState
 from provision.names import HOSTNAME_MAX, HostName, Mac, ProfileName
-from provision.server import fleet, services
+from provision.server import bootpaths, fleet, services
 from provision.server.auth import audit, check_csrf, is_admin
 from provision.server.images import profile_summary
 from provision.server.store import Store
@@ -33,12 +33,23 @@ def _summaries() -> list[dict[str, object]]:
     return [profile_summary(p) for p in services.profiles()]
 
 
+def _booted(mac: str) -> tuple[BootInfo, float] | None:
+    """How the machine with this MAC booted last (its boot events), when it is known."""
+    try:
+        known = services.store().find_host(Mac(mac)) if mac else None
+    except ConfigError:
+        return None
+    return bootpaths.last_boot(services.store().events(known.mac)) if known else None
+
+
 @bp.get("/picker")
 def pick() -> str:
+    mac = request.args.get("mac", "")[:32]
     return render_template(
         "picker.html",
         profiles=_summaries(),
-        mac=request.args.get("mac", "")[:32],
+        booted=_booted(mac),
+        mac=mac,
         hostname=request.args.get("hostname", "")[:HOSTNAME_MAX],
         chosen=request.args.get("profile", "")[:64],
     )

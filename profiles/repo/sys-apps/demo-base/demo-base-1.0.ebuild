@@ -25,6 +25,15 @@ src_install() {
 		mount -t proc proc /proc 2>/dev/null
 		mount -t sysfs sysfs /sys 2>/dev/null
 		echo "PROVISION-INSTALLED hostname=$(cat /etc/hostname 2>/dev/null)"
+		# Secure Boot: the kernel's lockdown, and the firmware's variable when efivarfs mounts
+		mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+		[ -r /sys/kernel/security/lockdown ] &&
+			echo "PROVISION-INSTALLED lockdown=$(cat /sys/kernel/security/lockdown)"
+		sb=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+		if [ -d /sys/firmware/efi ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null &&
+			[ -r "${sb}" ]; then
+			echo "PROVISION-INSTALLED efivar SecureBoot $(od -An -tx1 -v "${sb}" | tr -d ' \n')"
+		fi
 		for pkg in /var/db/pkg/*/*; do
 			echo "PROVISION-INSTALLED package=${pkg#/var/db/pkg/}"
 		done

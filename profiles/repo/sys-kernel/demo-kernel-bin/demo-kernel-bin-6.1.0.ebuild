@@ -3,6 +3,8 @@
 
 EAPI=8
 
+inherit secureboot
+
 DESCRIPTION="Demo: a prebuilt kernel and its initramfs (like sys-kernel/gentoo-kernel-bin)"
 HOMEPAGE="https://example.invalid/provision"
 SRC_URI="${P}.vmlinuz ${P}.initrd"
@@ -24,4 +26,12 @@ src_install() {
 	insinto /boot
 	newins "${DISTDIR}/${P}.vmlinuz" "vmlinuz-${PV}-demo"
 	newins "${DISTDIR}/${P}.initrd" "initramfs-${PV}-demo.img"
+	if use secureboot; then
+		# The distfile is a distribution's kernel, signed by the distribution (Debian): drop
+		# those signatures, so that only our key vouches for it (a kernel built from source
+		# has none).
+		local image="${ED}/boot/vmlinuz-${PV}-demo"
+		while sbattach --remove "${image}" >/dev/null 2>&1; do :; done
+		secureboot_sign_efi_file "${image}"
+	fi
 }

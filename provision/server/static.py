@@ -1,0 +1,291 @@
+"""Snapshot files by the fastest path the server has: a WSGI layer in front of Flask.
+
+A fleet updating at once asks for binhost files far more than for anything else, so the
+common case skips Flask's routing and response objects:
+
+    GET|HEAD /binhost/<profile>/<path>            the current snapshot's binhost
+    GET|HEAD /image/<profile>/<current|id>/<name> a snapshot's system image files
+    GET|HEAD /repo/<profile>/<snapshot|id>.tar.gz a snapshot's repository tarball
+
+served with ETag and Last-Modified, 304 for a matching If-None-Match / If-Modified-Since, and
+one byte range (206, 416) honouring If-Range.  The `current` link is read per request (one
+readlink: a flip shows at once), snapshot directories are resolved once (they are immutable),
+a file is opened without following a last symlink and checked to be a regular file.  Bodies:
+small files in one piece, big ones through the server's `wsgi.file_wrapper` where it has one
+(sendfile), else in 1 MiB chunks; never the whole of a big file in memory.
+
+Anything this layer is not sure about (a name outside the strict pattern, a symlink, a missing
+file, another method) goes on to the Flask blueprint (routes/binhost.py), which has the last
+word on validation and error answers: this layer only ever serves what the blueprint would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+SEGMENT = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+,=@-]{0,254}")
+IMAGE_FILES = frozenset(
+    {"system.tar.zst", "system.tar.zst.manifest", "system.tar.zst.manifest.asc"}
+)
+MAX_DEPTH = 6
+SMALL = 256 * 1024  # read in one piece up to this size
+CHUNK = 1024 * 1024
+OCTETS = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a URL names: a file in a snapshot directory (not yet opened).  Plain strings:
+    pathlib costs more than the rest of an answer."""
+
+    snapshot_id: str  # goes in X-Provision-Snapshot
+    directory: str  # the part of the snapshot the file must stay inside
+    relative: str  # '/'-separated, every segment matched SEGMENT
+    mimetype: str = OCTETS
+
+
+# --- pure parts ------------------------------------------------------------------------------
+def etag_of(st: os.stat_result) -> str:
+    return f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+def not_modified(environ: dict[str, Any], etag: str, mtime: float) -> bool:
+    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+    inm = environ.get("HTTP_IF_NONE_MATCH")
+    if inm is not None:
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return "*" in tags or etag in tags
+    ims = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if ims:
+        try:
+            return int(mtime) <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+    return False
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
+    """One range of a Range header as (first, last) inclusive; None: serve the whole file
+    (no header, several ranges, not bytes, malformed); False: unsatisfiable (416)."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    if (
+        not dash
+        or not (first_s.isdigit() or first_s == "")
+        or not (last_s.isdigit() or last_s == "")
+    ):
+        return None
+    if first_s == "":
+        if last_s == "":
+            return None
+        length = int(last_s)
+        if length == 0 or size == 0:
+            return False
+        return max(0, size - length), size - 1
+    first = int(first_s)
+    if first >= size:
+        return False
+    last = int(last_s) if last_s else size - 1
+    if last < first:
+        return None
+    return first, min(last, size - 1)
+
+
+def split_path(path: str) -> list[str] | None:
+    """The segments of a URL path below a prefix, each a safe file name; None otherwise."""
+    parts = path.split("/")
+    if not 0 < len(parts) <= MAX_DEPTH or not all(SEGMENT.fullmatch(p) for p in parts):
+        return None
+    return parts
+
+
+# --- the WSGI layer --------------------------------------------------------------------------
+class SnapshotFiles:
+    """WSGI middleware serving snapshot files before `app` (see the module docstring)."""
+
+    def __init__(self, app: WSGIApp, data_dir: Path) -> None:
+        self.app = app
+        self.snapshots = os.path.join(data_dir, "snapshots")
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method == "GET" or method == "HEAD":
+            target = self.target(environ.get("PATH_INFO", ""))
+            if target is not None:
+                answer = self.serve(environ, start_response, target, method == "HEAD")
+                if answer is not None:
+                    return answer
+        return self.app(environ, start_response)
+
+    # which file a URL names
+    def target(self, path: str) -> Target | None:
+        prefix, _, rest = path[1:].partition("/")
+        profile, _, rest = rest.partition("/")
+        if not NAME.fullmatch(profile):
+            return None
+        if prefix == "binhost":
+            if split_path(rest) is None:
+                return None
+            sid = self.current(profile)
+            if sid is None:
+                return None
+            mimetype = "text/plain" if rest == "Packages" else OCTETS
+            return Target(sid, f"{self.snapshots}/{profile}/{sid}/binhost", rest, mimetype)
+        if prefix == "image":
+            snapshot, _, name = rest.partition("/")
+            sid = self.snapshot(profile, snapshot, "current")
+            if sid is None or name not in IMAGE_FILES:
+                return None
+            return Target(sid, f"{self.snapshots}/{profile}/{sid}/image", name)
+        if prefix == "repo" and rest.endswith(".tar.gz"):
+            sid = self.snapshot(profile, rest.removesuffix(".tar.gz"), "snapshot")
+            if sid is None:
+                return None
+            directory = f"{self.snapshots}/{profile}/{sid}"
+            return Target(sid, directory, "repo.tar.gz", "application/gzip")
+        return None
+
+    def current(self, profile: str) -> str | None:
+        """The id `current` points to, read per request (a flip shows at once)."""
+        try:
+            sid = os.readlink(f"{self.snapshots}/{profile}/current")
+        except OSError:
+            return None
+        return sid if NAME.fullmatch(sid) else None
+
+    def snapshot(self, profile: str, sid: str, current_word: str) -> str | None:
+        if sid == current_word:
+            return self.current(profile)
+        if not NAME.fullmatch(sid) or not _published(f"{self.snapshots}/{profile}/{sid}"):
+            return None
+        return sid
+
+    # the answer
+    def serve(
+        self, environ: dict[str, Any], start_response: StartResponse, t: Target, head: bool
+    ) -> Iterable[bytes] | None:
+        parent = t.relative.rpartition("/")[0]
+        if not _inside(t.directory, parent):
+            return None
+        try:
+            fd = os.open(f"{t.directory}/{t.relative}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None  # missing, a symlink, unreadable: the blueprint decides
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                return None
+            return self._answer(environ, start_response, t, fd, st, head)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _answer(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        t: Target,
+        fd: int,
+        st: os.stat_result,
+        head: bool,
+    ) -> Iterable[bytes]:
+        etag = etag_of(st)
+        headers = [
+            ("Content-Type", t.mimetype),
+            ("ETag", etag),
+            ("Last-Modified", _http_date(int(st.st_mtime))),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "no-cache"),
+            ("X-Provision-Snapshot", t.snapshot_id),
+        ]
+        size = st.st_size
+        if not_modified(environ, etag, st.st_mtime):
+            os.close(fd)
+            start_response("304 Not Modified", headers[1:])
+            return []
+        wanted = byte_range(environ.get("HTTP_RANGE"), size)
+        if_range = environ.get("HTTP_IF_RANGE")
+        if wanted is not None and if_range and if_range.strip() != etag:
+            wanted = None  # the client's copy is another version: the whole file
+        if wanted is False:
+            os.close(fd)
+            start_response(
+                "416 Range Not Satisfiable", [*headers, ("Content-Range", f"bytes */{size}")]
+            )
+            return []
+        status, first, length = "200 OK", 0, size
+        if isinstance(wanted, tuple):
+            first, last = wanted
+            length = last - first + 1
+            status = "206 Partial Content"
+            headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+        headers.append(("Content-Length", str(length)))
+        start_response(status, headers)
+        if head or length == 0:
+            os.close(fd)
+            return []
+        if length <= SMALL:
+            try:
+                return [os.pread(fd, length, first)]
+            finally:
+                os.close(fd)
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None and first == 0 and length == size:
+            return wrapper(os.fdopen(fd, "rb"), CHUNK)  # type: ignore[no-any-return]
+        return _chunks(fd, first, length)
+
+
+def _chunks(fd: int, first: int, length: int) -> Iterator[bytes]:
+    try:
+        while length > 0:
+            data = os.pread(fd, min(CHUNK, length), first)
+            if not data:
+                return
+            first += len(data)
+            length -= len(data)
+            yield data
+    finally:
+        os.close(fd)
+
+
+@lru_cache(maxsize=1024)
+def _inside(directory: str, parent: str) -> bool:
+    """Whether directory/parent, symlinks resolved, is (inside) directory's own real path.
+    Cached: snapshot directories never change once published."""
+    base = os.path.realpath(directory)
+    real = os.path.realpath(os.path.join(directory, parent)) if parent else base
+    return (real == base or real.startswith(base + os.sep)) and os.path.isdir(real)
+
+
+@lru_cache(maxsize=4096)
+def _http_date(mtime: int) -> str:
+    return formatdate(mtime, usegmt=True)
+
+
+@lru_cache(maxsize=256)
+def _published(snapshot: str) -> bool:
+    return os.path.isfile(os.path.join(snapshot, "meta.json"))
+
+
+def clear_caches() -> None:
+    """Forget resolved directories (tests that rewrite a data dir in place)."""
+    _inside.cache_clear()
+    _published.cache_clear()
+    _http_date.cache_clear()

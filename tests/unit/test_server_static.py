@@ -1,0 +1,138 @@
+"""Snapshot files before Flask: conditional requests, ranges, and only what the blueprint
+would serve (anything doubtful goes on to it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from provision.server.static import SnapshotFiles, byte_range, clear_caches, not_modified
+
+BODY = bytes(range(256)) * 80  # 20 KiB
+
+
+@pytest.fixture
+def snap(app: Flask) -> Path:
+    data: Path = app.config["PROVISION"].data_dir
+    base = data / "snapshots" / "p"
+    s = base / "20260101T000000Z-abcdef"
+    (s / "binhost" / "app-misc" / "hello").mkdir(parents=True)
+    (s / "image").mkdir()
+    (s / "meta.json").write_text("{}")
+    (s / "binhost" / "Packages").write_text("PACKAGES: 0\n")
+    (s / "binhost" / "app-misc" / "hello" / "hello-1.0-1.gpkg.tar").write_bytes(BODY)
+    (s / "image" / "system.tar.zst").write_bytes(BODY * 20)  # 400 KiB: the chunked path
+    (s / "repo.tar.gz").write_bytes(b"gz")
+    os.symlink(s.name, base / "current")
+    clear_caches()
+    return s
+
+
+URL = "/binhost/p/app-misc/hello/hello-1.0-1.gpkg.tar"
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "want"),
+    [
+        pytest.param(None, 100, None, id="none"),
+        pytest.param("bytes=0-9", 100, (0, 9), id="first-ten"),
+        pytest.param("bytes=90-", 100, (90, 99), id="open-end"),
+        pytest.param("bytes=-5", 100, (95, 99), id="suffix"),
+        pytest.param("bytes=50-500", 100, (50, 99), id="clipped"),
+        pytest.param("bytes=100-", 100, False, id="past-end"),
+        pytest.param("bytes=-0", 100, False, id="empty-suffix"),
+        pytest.param("bytes=0-1,5-6", 100, None, id="several"),
+        pytest.param("items=0-1", 100, None, id="other-unit"),
+        pytest.param("bytes=5-1", 100, None, id="backwards"),
+        pytest.param("bytes=x-1", 100, None, id="malformed"),
+    ],
+)
+def test_byte_range(header: str | None, size: int, want: object) -> None:
+    assert byte_range(header, size) == want
+
+
+def test_not_modified_prefers_etag() -> None:
+    env = {
+        "HTTP_IF_NONE_MATCH": '"a", W/"b"',
+        "HTTP_IF_MODIFIED_SINCE": "Thu, 01 Jan 2099 0:0:0 GMT",
+    }
+    assert not_modified(env, '"b"', 10.0)
+    assert not not_modified(env, '"c"', 10.0)
+    assert not_modified({"HTTP_IF_MODIFIED_SINCE": "Thu, 01 Jan 2099 00:00:00 GMT"}, '"c"', 10.0)
+    assert not not_modified({"HTTP_IF_MODIFIED_SINCE": "garbage"}, '"c"', 10.0)
+
+
+def test_file_with_validators_then_304(client: FlaskClient, snap: Path) -> None:
+    resp = client.get(URL)
+    assert resp.status_code == 200 and resp.data == BODY
+    assert resp.headers["X-Provision-Snapshot"] == snap.name
+    assert resp.headers["Content-Length"] == str(len(BODY))
+    etag = resp.headers["ETag"]
+    again = client.get(URL, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    since = client.get(URL, headers={"If-Modified-Since": resp.headers["Last-Modified"]})
+    assert since.status_code == 304
+    assert client.head(URL).data == b"" and client.head(URL).headers["ETag"] == etag
+    assert client.get("/binhost/p/Packages").mimetype == "text/plain"
+
+
+def test_ranges(client: FlaskClient, snap: Path) -> None:
+    part = client.get(URL, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == BODY[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(BODY)}"
+    stale = client.get(URL, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
+    assert stale.status_code == 200 and stale.data == BODY
+    assert client.get(URL, headers={"Range": "bytes=999999-"}).status_code == 416
+    big = client.get("/image/p/current/system.tar.zst", headers={"Range": "bytes=-300000"})
+    assert big.status_code == 206 and big.data == (BODY * 20)[-300000:]
+    assert client.get(f"/image/p/{snap.name}/system.tar.zst").data == BODY * 20
+    assert client.get("/repo/p/snapshot.tar.gz").data == b"gz"
+
+
+def test_doubtful_requests_go_to_the_blueprint(app: Flask, snap: Path) -> None:
+    outside = snap.parent.parent / "secret"
+    outside.write_text("no")
+    os.symlink(outside, snap / "binhost" / "leak")
+    os.symlink("..", snap / "binhost" / "up")
+    passed: list[str] = []
+
+    def blueprint(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        passed.append(environ["PATH_INFO"])
+        start_response("404 Not Found", [])
+        return []
+
+    layer = SnapshotFiles(blueprint, app.config["PROVISION"].data_dir)
+    doubtful = [
+        "/binhost/p/leak",
+        "/binhost/p/up/meta.json",
+        "/binhost/p/../../secret",
+        "/binhost/p/app-misc/.hidden",
+        "/binhost/p/missing",
+        "/binhost/nope/Packages",
+        "/binhost/p/",
+        "/image/p/current/meta.json",
+        "/image/p/20260101T000000Z-unpublished/system.tar.zst",
+        "/repo/p/../x.tar.gz",
+    ]
+    for url in doubtful:
+        body = layer({"REQUEST_METHOD": "GET", "PATH_INFO": url}, lambda *a: None)
+        assert body == [], url
+    post = layer({"REQUEST_METHOD": "POST", "PATH_INFO": URL}, lambda *a: None)
+    assert post == [] and passed == [*doubtful, URL]
+
+
+def test_a_flip_shows_at_once(client: FlaskClient, snap: Path) -> None:
+    assert client.get("/binhost/p/Packages").data == b"PACKAGES: 0\n"
+    flip = snap.parent / "20260102T000000Z-fedcba"
+    (flip / "binhost").mkdir(parents=True)
+    (flip / "meta.json").write_text("{}")
+    (flip / "binhost" / "Packages").write_text("PACKAGES: 1\n")
+    os.symlink(flip.name, snap.parent / "next")
+    os.replace(snap.parent / "next", snap.parent / "current")
+    resp = client.get("/binhost/p/Packages")
+    assert resp.data == b"PACKAGES: 1\n" and resp.headers["X-Provision-Snapshot"] == flip.name
