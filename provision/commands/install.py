@@ -223,7 +223,7 @@ def _load_config(ctx: Context, args: argparse.Namespace) -> InstallConfig:
         # picker shows it while the machine waits for a profile
         booted = bootinfo.detect(bootinfo.boot_hint(cmdline))
         events = Events(url=f"{server.rstrip('/')}/api/v1/hosts/{host}/events", token=token)
-        events.emit("boot", booted.path.value, booted.message())
+        events.emit("boot", booted.path.value, booted.message(), best_effort=True)
     answer = None
     if not args.no_report and not args.dry_run:
         answer = report_inventory(server, host, token, inventory.collect())

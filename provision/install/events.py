@@ -54,14 +54,18 @@ class Events:
         message: str = "",
         progress: float | None = None,
         log_tail: str = "",
+        *,
+        best_effort: bool = False,
     ) -> None:
+        """Print the event and POST it to the server.  best_effort: a failed POST is not worth
+        a warning (what comes next reports the server's problem with its own, clearer error)."""
         body = event_body(kind, step, message, progress, log_tail)
         print(console_line(body), file=self.out, flush=True)
         self.sent.append(body)
         if self.url:
-            self._post(body)
+            self._post(body, best_effort)
 
-    def _post(self, body: dict[str, Any]) -> None:
+    def _post(self, body: dict[str, Any], best_effort: bool = False) -> None:
         req = urllib.request.Request(
             self.url,
             data=json.dumps(body).encode(),
@@ -76,4 +80,5 @@ class Events:
             except (urllib.error.URLError, OSError) as exc:
                 last = exc
         self.failed_posts += 1
-        log.warning("could not send event %s to %s: %s", body["kind"], self.url, last)
+        level = logging.DEBUG if best_effort else logging.WARNING
+        log.log(level, "could not send event %s to %s: %s", body["kind"], self.url, last)

@@ -86,9 +86,12 @@ def test_bios_install_then_resume_after_kill(server: Server, tmp_path: Path, tar
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
         assert proc.stdout is not None
-        # the hardware report comes first (provision.install.discover), then the config
-        first = proc.stdout.readline().decode()
-        assert first.startswith("provision-install: hardware: "), first
+        # how it booted comes first (the boot event), then the hardware report
+        # (provision.install.discover), then the config
+        booted = proc.stdout.readline().decode()
+        assert booted.startswith("provision-install: boot ") and "firmware=" in booted, booted
+        hardware = proc.stdout.readline().decode()
+        assert hardware.startswith("provision-install: hardware: "), hardware
         fetching = proc.stdout.readline().decode()
         assert fetching.startswith("provision-install: fetching ") and MAC_BIOS in fetching
         try:
