@@ -28,6 +28,8 @@ MAC_PATTERN = r"[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}"
 PROFILE_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.+-]{{0,{PROFILE_NAME_MAX - 1}}}"
 SNAPSHOT_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{SNAPSHOT_ID_MAX - 1}}}"
 ORDER_ID_PATTERN = r"[0-9]{1,19}"
+WORKER_NAME_MAX = 32
+WORKER_PATTERN = rf"[a-z0-9][a-z0-9-]{{0,{WORKER_NAME_MAX - 1}}}"
 _MAC_RE = re.compile(rf"{MAC_PATTERN}\Z")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"(?=.{{1,{HOSTNAME_MAX}}}\Z){_LABEL}(\.{_LABEL})*\Z")
@@ -37,6 +39,8 @@ _PROFILE_RE = re.compile(rf"{PROFILE_PATTERN}\Z")
 # Snapshot ids are directory names the builder makes (20240102T000000Z-ab12cd).
 _SNAPSHOT_RE = re.compile(rf"{SNAPSHOT_PATTERN}\Z")
 _ORDER_ID_RE = re.compile(rf"{ORDER_ID_PATTERN}\Z")
+# Worker names are Celery queue names (worker.NAME) and node names (NAME@host).
+_WORKER_RE = re.compile(rf"{WORKER_PATTERN}\Z")
 # One address, nothing else: no comma/semicolon lists, no display names, no blanks.
 _EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _EMAIL_RE = re.compile(rf"(?=.{{3,{EMAIL_MAX}}}\Z)(?=[^@]{{1,64}}@){_EMAIL_LOCAL}@"
@@ -106,6 +110,22 @@ class SnapshotId(str):
         text = _text("snapshot", value, SNAPSHOT_ID_MAX, "a snapshot id")
         if not _SNAPSHOT_RE.match(text):
             raise ConfigError("snapshot", f"{text!r} is not a snapshot id")
+        return super().__new__(cls, text)
+
+
+class WorkerName(str):
+    """A build-farm worker's name: a-z, 0-9 and '-' (not first), at most 32 characters."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: object) -> Self:
+        text = _text("worker", value, WORKER_NAME_MAX, "a worker name")
+        if not _WORKER_RE.match(text):
+            raise ConfigError(
+                "worker",
+                f"{text!r} is not a worker name (a-z, 0-9, '-'; not first; "
+                f"at most {WORKER_NAME_MAX})",
+            )
         return super().__new__(cls, text)
 
 

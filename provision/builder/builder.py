@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,6 +144,8 @@ class Builder:
                 result = self.executor.run(job, report)
             except ProvisionError as exc:
                 return self._save(st.to(Phase.HELD, error=str(exc)))
+            if result.pass_id != pass_id:  # the executor resumed a pass of an earlier run
+                st = self._save(st.to(st.phase, pass_id=result.pass_id, log=str(result.log)))
             if not result.ok:
                 shutil.rmtree(result.repo_dir, ignore_errors=True)
                 return self._save(
@@ -156,7 +159,7 @@ class Builder:
                 )
             st = self._save(st.to(Phase.PUBLISHING, built=result.built, reused=result.reused))
             try:
-                self._check_abi(plan.profile)
+                self._check_abi(plan.profile, result.staging or self.layout.pkgdir(name))
                 snapshot = self._publish(name, result, key, plan.root)
                 if plan.root.kind is RootKind.STAGE and plan.root.stage is not None:
                     # machines of a stage-root profile install from the same stage
@@ -173,17 +176,16 @@ class Builder:
         the packages not to take from them."""
         others = [(self.profiles.get(n), self.settings.root_for(n)) for n in self.profiles.names()]
         names = siblings(plan.profile, others, plan.root)
-        dirs = tuple(self.layout.pkgdir(n) for n in names if self.layout.pkgdir(n).is_dir())
+        dirs = tuple(self.layout.pkgdir(n) for n in names)  # seed() skips missing ones
         exclude = kernel_exclusions(plan.profile, [self.profiles.get(n) for n in names])
         return dirs, exclude
 
-    def _check_abi(self, profile: Profile) -> None:
+    def _check_abi(self, profile: Profile, staging: Path) -> None:
         """Refuse packages whose ELF files need a newer kernel than the profile targets."""
         if not profile.kernel.min_version:
             return
         from provision.portage.elfabi import check_packages, parse_version  # pyelftools: here
 
-        staging = self.layout.pkgdir(profile.name)
         published = {e.get("PATH", "") for e in current_index(self.layout, profile.name).entries}
         new = [
             staging / e["PATH"]
@@ -200,7 +202,7 @@ class Builder:
     def _publish(self, name: str, result: PassResult, key: KeyInfo, root: RootSpec) -> str:
         """Publish unless nothing changed (same repository, same packages): then keep current."""
         cur = current_snapshot(self.layout.data_dir, name)
-        staging = self.layout.pkgdir(name)
+        staging = result.staging or self.layout.pkgdir(name)
         if cur is not None:
             meta = read_meta(cur)
             same_repo = meta.get("repo_digest") == result.repo_digest
@@ -224,6 +226,7 @@ class Builder:
                 # a prefix root's packages (and image) hold its EPREFIX
                 "root": root.kind,
                 "eprefix": "" if root.kind is RootKind.STAGE else str(self.layout.root(name)),
+                **result.meta,  # a remote executor's: who built it, in which EPREFIX
             },
             self.settings.keep,
             result.image or (cur / "image" if cur and (cur / "image").is_dir() else None),
@@ -236,10 +239,23 @@ class Builder:
 
     # -- forever --------------------------------------------------------------------------------
     def forever(
-        self, names: list[str], *, poll: float = 0.5, max_passes: int | None = None
+        self,
+        names: list[str],
+        *,
+        poll: float = 0.5,
+        max_passes: int | None = None,
+        parallel: bool = False,
+        stop: threading.Event | None = None,
     ) -> None:
-        """Run due passes; wait for the sync interval or a trigger.  max_passes bounds tests."""
+        """Run due passes; wait for the sync interval or a trigger.  max_passes bounds tests.
+
+        parallel: one loop per profile, so passes of different profiles run at the same time
+        (an executor that runs them elsewhere: the build farm); each profile's passes stay one
+        at a time (the profile lock)."""
         planned, key = self.preflight(names)
+        if parallel:
+            self._forever_parallel(planned, key, poll, stop or threading.Event())
+            return
         passes = 0
         while max_passes is None or passes < max_passes:
             ran = False
@@ -253,3 +269,26 @@ class Builder:
                         return
             if not ran:
                 time.sleep(poll)
+
+    def _forever_parallel(
+        self, planned: list[Planned], key: KeyInfo, poll: float, stop: threading.Event
+    ) -> None:
+        def loop(plan: Planned) -> None:
+            while not stop.is_set():
+                try:
+                    if self.due(plan.profile.name, time.time()):
+                        st = self.run_pass(plan, key)
+                        log.info("%s: %s %s", st.profile, st.phase, st.error)
+                        continue
+                except ProvisionError as exc:  # another builder holds the lock, a bad state
+                    log.error("%s: %s", plan.profile.name, exc)
+                stop.wait(poll)
+
+        threads = [
+            threading.Thread(target=loop, args=(p,), name=f"pass-{p.profile.name}", daemon=True)
+            for p in planned
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()

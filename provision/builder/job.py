@@ -1,8 +1,10 @@
 """A build pass as a self-contained job: (profile, where things live, key) -> PassResult.
 
-The job syncs (snapshots the repositories), then builds into the profile's staging PKGDIR.  It
-never publishes: only the publisher (builder.py) flips `current`.  Nothing here keeps state in
-the process, so an executor may run it elsewhere (a remote builder with the same data dir paths).
+The job syncs (snapshots the repositories: `sync_pass`), then builds into the profile's staging
+PKGDIR (`build_pass`).  It never publishes: only the publisher (builder.py) flips `current`.
+Nothing here keeps state in the process, so an executor may run the two halves apart: the farm
+syncs on the server and builds on a worker, in the worker's own data dir and without a key
+(key None: unsigned packages, no system image; the server signs and makes the image).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class PassJob:
     pass_id: str
     data_dir: Path
     root: RootSpec
-    key: KeyInfo
+    key: KeyInfo | None  # None: build unsigned (a farm worker; the server signs)
     jobs: int = 1
     link_dest: Path | None = None  # the current snapshot's repo/ (hard-link unchanged files)
     seed_from: tuple[Path, ...] = ()  # staging PKGDIRs of profiles with the same build state
@@ -76,16 +78,22 @@ class PassResult:
     built: tuple[str, ...] = ()
     reused: tuple[str, ...] = ()
     seconds: float = 0.0
+    staging: Path | None = None  # the PKGDIR to publish (None: the profile's staging PKGDIR)
+    meta: dict[str, object] = field(default_factory=dict)  # more for the snapshot's meta.json
 
 
 def run_pass(job: PassJob, report: Report) -> PassResult:
+    """Sync, then build (in-process: both halves here)."""
     start = time.monotonic()
-    layout = DataLayout(job.data_dir)
-    name = job.profile.name
-    log = layout.logs(name) / f"{job.pass_id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    repo_dir = layout.repos(name) / job.pass_id
     report(Phase.SYNCING)
+    repo_dir = DataLayout(job.data_dir).repos(job.profile.name) / job.pass_id
+    repo_digest = sync_pass(job, repo_dir)
+    return build_pass(job, repo_dir, repo_digest, report, start)
+
+
+def sync_pass(job: PassJob, repo_dir: Path) -> str:
+    """Snapshot the profile's repositories into repo_dir (<name>/ trees) and provide the
+    declared distfiles; returns the repository digest (a new digest: a new snapshot)."""
     shutil.rmtree(repo_dir, ignore_errors=True)
     digest = hashlib.sha256()
     for repo in job.profile.repositories:
@@ -96,11 +104,22 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
     digest.update(
         distfiles.apply(
             {r.name: repo_dir / r.name for r in job.profile.repositories},
-            layout.distfiles,
+            DataLayout(job.data_dir).distfiles,
             job.distfiles,
         ).encode()
     )
-    repo_digest = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def build_pass(
+    job: PassJob, repo_dir: Path, repo_digest: str, report: Report, start: float | None = None
+) -> PassResult:
+    """Build the profile from the repository snapshot in repo_dir into its staging PKGDIR."""
+    start = time.monotonic() if start is None else start
+    layout = DataLayout(job.data_dir)
+    name = job.profile.name
+    log = layout.logs(name) / f"{job.pass_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
 
     def result(
         ok: bool, error: str = "", text: str = "", advice: str = "", image: Path | None = None
@@ -177,7 +196,7 @@ def run_pass(job: PassJob, report: Report) -> PassResult:
                 )
         image = None
         inputs = image_inputs(job.profile, repo_dir)
-        if job.images and needs_image(mounts.pkgdir, job.current, inputs):
+        if job.images and job.key and needs_image(mounts.pkgdir, job.current, inputs):
             image = make_image(job, root, mounts, log, inputs)
     except ProvisionError as exc:
         with open(log, "a") as fh:
@@ -231,7 +250,10 @@ def needs_image(staging: Path, current: Path | None, inputs: str) -> bool:
 
 
 def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path, inputs: str) -> Path:
-    """The profile's system image from the staging PKGDIR, signed, in builds/<p>/image/<pass>."""
+    """The profile's system image from mounts.pkgdir, signed, in builds/<p>/image/<pass>."""
+    if job.key is None:
+        raise ProvisionError("a system image needs the signing key (made on the server)")
+    key = job.key
     layout = DataLayout(job.data_dir)
     out = layout.build_dir(job.profile.name) / "image" / job.pass_id
     work = layout.build_dir(job.profile.name) / "image-work"
@@ -245,7 +267,7 @@ def make_image(job: PassJob, root: BuildRoot, mounts: Mounts, log: Path, inputs:
         build_image(
             lambda target: root.merge_image(mounts, target, world, image_log),
             out_dir=out,
-            key=job.key,
+            key=key,
             work=work,
             profile=job.profile.name,
             snapshot=job.pass_id,

@@ -43,7 +43,7 @@ class Mounts:
     repos: dict[str, Path]  # repository name -> snapshot directory
     pkgdir: Path
     distdir: Path
-    key: KeyInfo
+    key: KeyInfo | None  # None: packages are built unsigned (a farm worker)
 
 
 class BuildRoot(Protocol):
@@ -112,9 +112,9 @@ class PrefixRoot:
             tmpdir=str(mounts.root / "var" / "tmp"),
             jobs=jobs,
             unprivileged=True,
-            signing=mounts.key.signing,
+            signing=mounts.key.signing if mounts.key else None,
             distcc_hosts=distcc_hosts,
-            secureboot_keys=str(mounts.key.sign_home.parent / "secureboot"),
+            secureboot_keys=str(mounts.key.sign_home.parent / "secureboot") if mounts.key else "",
         )
 
     def prepare(
@@ -159,8 +159,9 @@ class StageRoot:
             raise ConfigError("bwrap", "bubblewrap is not installed (apt-get install bubblewrap)")
 
     def context(
-        self, jobs: int, fingerprint: str, distcc_hosts: tuple[str, ...] = ()
+        self, jobs: int, fingerprint: str | None, distcc_hosts: tuple[str, ...] = ()
     ) -> BuildContext:
+        """fingerprint None: no signing (the key homes are not mounted either)."""
         keys = STAGE_KEYS
         return BuildContext(
             distcc_hosts=distcc_hosts,  # the stage itself must carry distcc (sys-devel/distcc)
@@ -170,8 +171,8 @@ class StageRoot:
             jobs=jobs,
             # no sandbox binary or portage user is assumed; bwrap already isolates the build
             unprivileged=True,
-            signing=Signing(f"{keys}/sign", f"{keys}/verify", fingerprint),
-            secureboot_keys=f"{keys}/secureboot",  # DATA_DIR/keys is bind-mounted at STAGE_KEYS
+            signing=Signing(f"{keys}/sign", f"{keys}/verify", fingerprint) if fingerprint else None,
+            secureboot_keys=f"{keys}/secureboot" if fingerprint else "",  # keys bind-mounted
         )
 
     def _unpack(self, root: Path) -> None:
@@ -197,7 +198,7 @@ class StageRoot:
         self, profile: Profile, mounts: Mounts, jobs: int, distcc_hosts: tuple[str, ...] = ()
     ) -> None:
         self._unpack(mounts.root)
-        ctx = self.context(jobs, mounts.key.fingerprint, distcc_hosts)
+        ctx = self.context(jobs, mounts.key.fingerprint if mounts.key else None, distcc_hosts)
         locations = {name: f"{STAGE_REPOS}/{name}" for name in mounts.repos}
         for d in (STAGE_PKGDIR, STAGE_DISTDIR, STAGE_KEYS, "/var/tmp", "/etc/portage/repos.conf"):
             (mounts.root / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
@@ -221,7 +222,8 @@ class StageRoot:
             argv += ["--ro-bind", str(path), f"{STAGE_REPOS}/{name}"]
         argv += ["--bind", str(mounts.distdir), STAGE_DISTDIR]
         argv += ["--bind", str(mounts.pkgdir), STAGE_PKGDIR]
-        argv += ["--bind", str(mounts.key.sign_home.parent), STAGE_KEYS]
+        if mounts.key is not None:
+            argv += ["--bind", str(mounts.key.sign_home.parent), STAGE_KEYS]
         argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         argv += ["--clearenv", "--setenv", "PATH", STAGE_PATH, "--setenv", "HOME", "/root"]
         for key, value in (

@@ -9,7 +9,7 @@ from typing import Any
 from provision.builder.state import load_state
 from provision.errors import last_line
 from provision.snapshots.layout import DataLayout
-from provision.snapshots.read import current_index, current_snapshot
+from provision.snapshots.read import current_index, current_snapshot, read_meta
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class ProfileStatus:
     log: str
     binhost_url: str
     repo_url: str
+    worker: str = ""  # the farm worker that built the current snapshot ("": in-process)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +53,7 @@ def profile_status(data_dir: Path, profile: str, base_url: str) -> ProfileStatus
         log=st.log,
         binhost_url=binhost_url(base_url, profile),
         repo_url=repo_url(base_url, profile),
+        worker=str(read_meta(snap).get("worker", "")) if snap else "",
     )
 
 
@@ -61,6 +63,8 @@ def render_table(rows: list[ProfileStatus]) -> str:
         out.append(f"{r.profile}: {r.state}")
         out.append(f"  snapshot: {r.snapshot or '(none published)'} {r.path}".rstrip())
         out.append(f"  packages: {r.packages}")
+        if r.worker:
+            out.append(f"  worker:   {r.worker}")
         if r.error:
             out.append(f"  error:    {r.error}")
         for line in r.advice.splitlines()[1:]:  # the first line repeats the error

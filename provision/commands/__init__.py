@@ -45,6 +45,7 @@ COMMANDS: dict[str, Command] = {
     "iso": Command("iso", "write a bootable install image (CD/DVD and USB, BIOS and UEFI)"),
     "key": Command("key", "the package-signing key (show, create, import, export)"),
     "live": Command("live", "build the live environment that runs the installer"),
+    "mirror": Command("mirror", "mirror a server's signed snapshots (verified) and serve them"),
     "profiles": Command("profiles", "list, show and check profiles"),
     "rollback": Command("rollback", "make an older published snapshot current"),
     "rules": Command("rules", "discovery rules: check them, show them, explain a host"),
@@ -55,4 +56,6 @@ COMMANDS: dict[str, Command] = {
     "status": Command("status", "builder state and published snapshot per profile"),
     "tftp": Command("tftp", "run the read-only TFTP server for network boot"),
     "verify": Command("verify", "compare a profile's binhost with another builder's"),
+    "worker": Command("worker", "build passes for a provision server (build farm)"),
+    "worker-token": Command("worker_token", "issue, revoke and list build-farm worker tokens"),
 }

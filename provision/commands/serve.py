@@ -6,6 +6,8 @@ data dir, and the image-order worker.  Optional parts start when their module ex
 are configured:
 
 - the builder loop (provision.builder.builder): on by default, `--no-build` to leave it off;
+  with `--broker URL` (or `broker` in build.toml) passes run on the build farm's workers
+  (provision.farm: Celery + Redis), one pass per profile at a time, all profiles in parallel;
 - TFTP (provision.pxe.tftp): with `--tftp ADDR:PORT`, serving DATA_DIR/tftp;
 - dnsmasq (provision.pxe.dnsmasq): with `--dnsmasq`, using DATA_DIR/dnsmasq-pxe.conf (and, in
   proxy mode, the HTTP boot responder provision.pxe.httpboot with DATA_DIR/httpboot.json);
@@ -24,18 +26,23 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from provision.commands import Context
 from provision.errors import ConfigError, ProvisionError
+from provision.mirror import load_mirrors
 from provision.server import http, services
 from provision.server.app import create_app
 from provision.server.datadir import UMASK, secure_data_dir
 from provision.server.images import ImageMaker, OrderWorker, images_dir
 from provision.server.orders import load_config
 from provision.server.settings import ServerSettings, load_settings
+
+if TYPE_CHECKING:
+    from provision.builder.executor import Executor
+    from provision.builder.settings import BuildSettings
 
 log = logging.getLogger("provision.serve")
 Stop = Callable[[], None]
@@ -49,6 +56,12 @@ def register(sub: Any) -> None:
     p.add_argument("--base-url", default="", help="URL clients use to reach this server")
     p.add_argument("--threads", type=int, default=16, help="HTTP worker threads (default 16)")
     p.add_argument("--no-build", action="store_true", help="do not run the builder loop")
+    p.add_argument(
+        "--broker",
+        default="",
+        metavar="URL",
+        help="run passes on the build farm through this Redis broker (redis://HOST:6379/0)",
+    )
     p.add_argument("--tftp", default="", metavar="ADDR:PORT", help="serve DATA_DIR/tftp by TFTP")
     p.add_argument(
         "--dnsmasq", action="store_true", help="run dnsmasq with DATA_DIR/dnsmasq-pxe.conf"
@@ -83,27 +96,56 @@ def _module(name: str) -> bool:
         return False
 
 
-def start_builder(settings: ServerSettings) -> Stop | None:
+def start_builder(settings: ServerSettings, app: Flask, broker: str = "") -> Stop | None:
     if not _module("provision.builder.builder"):
         log.warning("builder: not available (provision.builder.builder missing)")
         return None
     from provision.builder.builder import Builder
+    from provision.builder.settings import check_broker
     from provision.builder.settings import load_settings as load_build_settings
     from provision.profiles import ProfileSet
     from provision.snapshots.layout import DataLayout
 
     build_settings = load_build_settings(DataLayout(settings.data_dir).settings_file)
-    builder = Builder(settings.data_dir, ProfileSet(settings.profiles_dir), build_settings)
+    broker = check_broker(broker) if broker else build_settings.broker
+    executor, stop_farm = (
+        start_farm(settings, app, build_settings, broker) if broker else (None, None)
+    )
+    builder = Builder(
+        settings.data_dir, ProfileSet(settings.profiles_dir), build_settings, executor
+    )
 
     def run() -> None:
         try:
-            builder.forever([])
+            builder.forever([], parallel=executor is not None)
         except ProvisionError as exc:
             log.error("builder: stopped: %s", exc)
 
     threading.Thread(target=run, name="builder", daemon=True).start()
-    print("provision: builder loop running (every profile; --no-build to disable)", flush=True)
-    return None  # a pass in flight is not interrupted: the state machine recovers on restart
+    where = "on the build farm" if broker else "in-process"
+    print(f"provision: builder loop running {where} (--no-build to disable)", flush=True)
+    return stop_farm  # a pass in flight is not interrupted: the state machine recovers on restart
+
+
+def start_farm(
+    settings: ServerSettings, app: Flask, build_settings: BuildSettings, broker: str
+) -> tuple[Executor, Stop]:
+    """The farm's dispatcher (publishing, leases, reconciling) and the builder's executor."""
+    from provision.farm.dispatch import Farm, FarmExecutor
+    from provision.farm.store import FarmStore
+    from provision.server.farm_services import attach_farm
+
+    build_settings = dataclasses.replace(build_settings, broker=broker)
+    store = FarmStore.in_data_dir(settings.data_dir)
+    farm = Farm(settings.data_dir, broker, build_settings.farm, store)
+    attach_farm(app, farm, build_settings)
+    farm.start()
+    print(f"provision: build farm on {broker.split('@')[-1]}", flush=True)
+
+    def stop() -> None:
+        farm.stop()
+
+    return FarmExecutor(farm, build_settings), stop
 
 
 def start_tftp(settings: ServerSettings, listen: str, app: Flask | None = None) -> Stop | None:
@@ -198,6 +240,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     )
     host, port = split_listen(settings.listen)
     order_config = load_config(settings.data_dir)  # a bad orders.toml fails here, not later
+    load_mirrors(settings.data_dir)  # and a bad mirrors.toml
     sock = bind(host, port)
     port = sock.getsockname()[1]
     if not args.base_url and settings.base_url == ServerSettings.base_url:
@@ -223,7 +266,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
             start_tftp(settings, args.tftp, app),
             start_dnsmasq(settings, args.dnsmasq),
             start_dns_retry(settings),
-            None if args.no_build else start_builder(settings),
+            None if args.no_build else start_builder(settings, app, args.broker),
         ):
             if stop is not None:
                 stops.append(stop)

@@ -44,6 +44,18 @@ class Sources:
     # the profile's system image: a URL (.../image/<profile>/current) or a directory (an
     # offline medium) holding system.tar.zst + .manifest + .manifest.asc; "" = none
     image_url: str = ""
+    # mirrors of the binhost: one "PRIORITY URL" per line (binrepos.conf entries beside the
+    # server's; every package is still verified against the server's key)
+    binhost_mirrors: str = ""
+
+    def mirrors(self) -> list[tuple[int, str]]:
+        out = []
+        for line in self.binhost_mirrors.splitlines():
+            prio, _, url = line.strip().partition(" ")
+            if not prio.lstrip("-").isdigit() or not url.startswith(("http://", "https://")):
+                raise ConfigError("sources.binhost_mirrors", f"{line!r} is not 'PRIORITY URL'")
+            out.append((int(prio), url.strip()))
+        return out
 
 
 # The Secure Boot files of an install: their names on the server (GET /boot/secureboot/NAME).
@@ -102,8 +114,10 @@ def config_document(
     image_url: str = "",
     secure_boot_sha256: dict[str, str] | None = None,
     force_cpu: bool = False,
+    mirrors: tuple[tuple[int, str], ...] = (),
 ) -> dict[str, Any]:
-    """The JSON the server returns to an installing host (pure)."""
+    """The JSON the server returns to an installing host (pure).  mirrors: (priority, base
+    URL) of the server's mirrors (provision mirror)."""
     base = base_url.rstrip("/")
     doc: dict[str, Any] = {
         "host": {"id": host_id, "hostname": hostname, "wipe": wipe, "force_cpu": force_cpu},
@@ -116,6 +130,9 @@ def config_document(
             "stage_url": stage_url,
             "repo_url": repo_url,
             "image_url": image_url,
+            "binhost_mirrors": "\n".join(
+                f"{prio} {url.rstrip('/')}/binhost/{profile.name}/" for prio, url in mirrors
+            ),
         },
         "events_url": f"{base}/api/v1/hosts/{host_id}/events",
     }

@@ -203,15 +203,22 @@ def render_repos_conf(profile: Profile, locations: dict[str, str] | None = None)
 
 def render_binrepos_conf(name: str, sync_uri: str, *, priority: int = 9999) -> str:
     """binrepos.conf for a client of a provision binhost (signatures always verified)."""
-    return "\n".join(
-        [
+    return render_binrepos([(name, sync_uri, priority)])
+
+
+def render_binrepos(repos: list[tuple[str, str, int]]) -> str:
+    """binrepos.conf with several binhosts of the same packages (the server and its mirrors):
+    (name, sync-uri, priority) each, signatures always verified whichever one serves."""
+    out = []
+    for name, sync_uri, priority in repos:
+        out += [
             f"[{name}]",
             f"priority = {priority}",
             f"sync-uri = {sync_uri}",
             "verify-signature = true",
             "",
         ]
-    )
+    return "\n".join(out)
 
 
 def render_kernel_config(profile: Profile) -> str:

@@ -12,7 +12,7 @@ from provision.install.context import InstallContext
 from provision.install.fetch import download
 from provision.portage.render import (
     render_accept_keywords,
-    render_binrepos_conf,
+    render_binrepos,
     render_client_make_conf,
     render_package_use,
     render_repos_conf,
@@ -22,6 +22,7 @@ NAME = "portage"
 GNUPG = "/etc/portage/gnupg"
 REPO_TARBALL = "var/tmp/provision-repo.tar"
 REPOS = "/var/db/repos"
+SERVER_PRIORITY = 9999  # the server itself; mirrors come with their own (mirrors.toml)
 
 
 def repo_dir(config: InstallConfig) -> str:
@@ -37,8 +38,12 @@ def portage_files(config: InstallConfig, *, has_sandbox: bool = True) -> dict[st
         "/etc/portage/make.conf": render_client_make_conf(
             profile, verify_home=GNUPG, unprivileged=not has_sandbox
         ),
-        "/etc/portage/binrepos.conf/provision.conf": render_binrepos_conf(
-            "provision", config.sources.binhost_url
+        "/etc/portage/binrepos.conf/provision.conf": render_binrepos(
+            [("provision", config.sources.binhost_url, SERVER_PRIORITY)]
+            + [
+                (f"provision-mirror-{n}", url, prio)
+                for n, (prio, url) in enumerate(config.sources.mirrors(), 1)
+            ]
         ),
         "/etc/portage/repos.conf/provision.conf": render_repos_conf(profile, locations),
         "/etc/portage/package.use/provision": render_package_use(profile),

@@ -30,6 +30,7 @@ from flask.typing import ResponseReturnValue
 from provision.errors import ProvisionError
 from provision.hosts import EventKind, Host, HostState, parse_boot_message
 from provision.install.config import SECURE_BOOT_FILES, config_document
+from provision.mirror import load_mirrors
 from provision.names import Mac, ProfileName
 from provision.profiles import ProfileSet
 from provision.server import fleet, sbfiles, services
@@ -118,6 +119,7 @@ def host_config(mac: Mac) -> ResponseReturnValue:
         image_url=image_url(settings.data_dir, base, profile.name),
         secure_boot_sha256=secure_boot,
         force_cpu=fleet.forced(host),
+        mirrors=load_mirrors(settings.data_dir),
     )
     return jsonify(doc)
 
