@@ -55,6 +55,11 @@ def default_cache() -> Path:
     return Path(os.environ.get("PROVISION_CACHE", Path.home() / ".cache" / "provision"))
 
 
+def _optional_profile(text: str) -> str:
+    """A profile name, or "" for none (`--iso-profile ""`: no demo ISO)."""
+    return ProfileName(text) if text else ""
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the main job on the bundled demo profiles")
     p.add_argument(
@@ -66,7 +71,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--iso-profile",
         default=STAGE_PROFILE,
-        type=ProfileName,
+        type=_optional_profile,
         help=f"the demo ISO's profile ({STAGE_PROFILE})",
     )
     p.add_argument(

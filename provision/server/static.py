@@ -11,8 +11,8 @@ served with ETag and Last-Modified, 304 for a matching If-None-Match / If-Modifi
 one byte range (206, 416) honouring If-Range.  The `current` link is read per request (one
 readlink: a flip shows at once), snapshot directories are resolved once (they are immutable),
 a file is opened without following a last symlink and checked to be a regular file.  Bodies:
-small files in one piece, big ones through the server's `wsgi.file_wrapper` where it has one
-(sendfile), else in 1 MiB chunks; never the whole of a big file in memory.
+small files in one piece, big ones in 1 MiB chunks from an iterator that closes the file when
+the server closes it; never the whole of a big file in memory.
 
 Anything this layer is not sure about (a name outside the strict pattern, a symlink, a missing
 file, another method) goes on to the Flask blueprint (routes/binhost.py), which has the last
@@ -246,9 +246,9 @@ class SnapshotFiles:
                 return [os.pread(fd, length, first)]
             finally:
                 os.close(fd)
-        wrapper = environ.get("wsgi.file_wrapper")
-        if wrapper is not None and first == 0 and length == size:
-            return wrapper(os.fdopen(fd, "rb"), CHUNK)  # type: ignore[no-any-return]
+        # Our own chunk iterator, not the server's wsgi.file_wrapper: the iterator closes the file
+        # when the server closes it (PEP 3333), also after a client went away mid-body, where
+        # waitress's wrapper could be dropped with the file still open (granian has none).
         return _chunks(fd, first, length)
 
 

@@ -123,7 +123,10 @@ def test_live_installs_then_disk_boots(
         out = [ln.strip() for ln in res.stdout.splitlines()]
         installer = [ln for ln in out if ln.startswith("provision-install:")]
         assert installer, res.stdout[-3000:]
-        assert installer[0] == (
+        # how it booted first, then its hardware, then the config from the server
+        assert installer[0].startswith("provision-install: boot ") and "firmware=" in installer[0]
+        assert installer[1].startswith("provision-install: hardware: "), installer[:3]
+        assert installer[2] == (
             f"provision-install: fetching http://10.0.2.100/api/v1/hosts/{MAC}/config"
         )
         assert "provision-live: network eth0" in out
