@@ -31,6 +31,7 @@ from flask.typing import ResponseReturnValue
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.fleet.fit import CpuRequirement
 from provision.fleet.inventory import BODY_MAX, parse_inventory
+from provision.fleet.power.control import PowerResult
 from provision.fleet.power.settings import PowerAction
 from provision.hosts import Host
 from provision.names import Mac, normalize_mac
@@ -220,16 +221,21 @@ def power_delete(mac: Mac) -> ResponseReturnValue:
 @bp.post("/api/v1/hosts/<mac:mac>/power/<action>")
 @login_required
 def power_post(mac: Mac, action: str) -> ResponseReturnValue:
-    h = _host(mac)
-    chosen = _action(action)
-    try:
-        result = fleet.power_action(h.mac, chosen)
-    except ProvisionError:
-        audit("host-power", h.mac, chosen.value, ok=False)
-        raise
-    audit("host-power", h.mac, chosen.value)
+    result = _audited_power(_host(mac).mac, action)
     return jsonify(power={"action": result.action, "state": result.state,
                           "message": result.message})  # fmt: skip
+
+
+def _audited_power(mac: str, action: str) -> PowerResult:
+    """Run a power action on a host, with an audit entry whether it worked or not."""
+    chosen = _action(action)
+    try:
+        result = fleet.power_action(mac, chosen)
+    except ProvisionError:
+        audit("host-power", mac, chosen.value, ok=False)
+        raise
+    audit("host-power", mac, chosen.value)
+    return result
 
 
 # --- admin pages -----------------------------------------------------------------------------
@@ -271,13 +277,7 @@ def power_form(mac: Mac) -> ResponseReturnValue:
 @login_required
 def power_button(mac: Mac, action: str) -> ResponseReturnValue:
     h = _host(mac)
-    chosen = _action(action)
-    try:
-        result = fleet.power_action(h.mac, chosen)
-    except ProvisionError:
-        audit("host-power", h.mac, chosen.value, ok=False)
-        raise
-    audit("host-power", h.mac, chosen.value)
+    result = _audited_power(h.mac, action)
     flash(f"{h.mac}: {result.message}")
     return redirect(url_for("hosts.host", mac=h.mac))
 
