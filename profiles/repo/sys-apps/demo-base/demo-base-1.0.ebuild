@@ -39,7 +39,9 @@ src_install() {
 		done
 		echo "PROVISION-INSTALLED done"
 		sync
+		# Power off, then wait with shell builtins only: sysrq-o shuts the disk down
+		# while we wait, and an exec from it (sleep) would fail and panic the kernel.
 		echo o > /proc/sysrq-trigger
-		sleep 30
+		while :; do :; done
 	EOF
 }
