@@ -90,6 +90,13 @@ def _prepare_homes(sign: Path, verify: Path) -> None:
     verify.mkdir(parents=True, exist_ok=True)
 
 
+def _private_files(home: Path) -> None:
+    """What gpg made in the signing home (keyring, trustdb) is for the server's user alone."""
+    for item in home.iterdir():
+        if item.is_file() and not item.is_symlink():
+            os.chmod(item, 0o600)
+
+
 def _install_verify(sign: Path, verify: Path, fpr: str) -> None:
     """Put the public key into the verify home with ultimate ownertrust; world-readable."""
     public = export_from(sign, fpr)
@@ -129,6 +136,7 @@ def create_key(keys_dir: Path, uid: str = "") -> KeyInfo:
     new = [f for f in _secret_fingerprints(sign) if f not in before]
     if len(new) != 1:
         raise SigningKeyError(f"{sign}: expected one new secret key, found {len(new)}")
+    _private_files(sign)
     _install_verify(sign, verify, new[0])
     write_atomic(fpr_file, new[0] + "\n")
     return KeyInfo(new[0], sign, verify, uid)
@@ -153,6 +161,7 @@ def import_key(keys_dir: Path, secret_file: Path) -> KeyInfo:
     new = [f for f in _secret_fingerprints(sign) if f not in before]
     if len(new) != 1:
         raise ConfigError(str(secret_file), f"expected exactly one secret key, found {len(new)}")
+    _private_files(sign)
     _install_verify(sign, verify, new[0])
     write_atomic(fpr_file, new[0] + "\n")
     return KeyInfo(new[0], sign, verify, _uid_of(sign, new[0]))

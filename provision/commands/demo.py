@@ -45,6 +45,7 @@ from provision.live.standin import DESCRIPTION, standin_stage
 from provision.names import ProfileName
 from provision.profiles import ProfileSet
 from provision.run import Spawned, spawn
+from provision.server.datadir import secure_data_dir
 from provision.server.images import installable_image
 from provision.server.store import Store
 from provision.signing import export_public_key, load_key
@@ -131,7 +132,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     names = ProfileSet(ctx.profiles_dir).names()
     profiles = args.only or names
     base_url = base_url_of(args.listen)
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(ctx.data_dir)  # a server's data dir: 0700 from the start
     write_server_settings(ctx.data_dir, base_url)
     if STAGE_PROFILE in profiles:
         print(f"\n== stage root of {STAGE_PROFILE}: {DESCRIPTION}", flush=True)
@@ -152,8 +153,9 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
             step(ctx, "live environment", "live", "build", "--cache", str(args.cache))
     iso = ctx.data_dir / "images" / f"{args.iso_profile}.iso"
     if args.iso_profile:
-        iso.parent.mkdir(parents=True, exist_ok=True)
+        iso.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         step(ctx, "install ISO", "iso", args.iso_profile, "-o", str(iso), "--server", base_url)
+        iso.chmod(0o600)  # images/ is the server's (ordered images carry host tokens)
     print("\n== PXE: TFTP tree", flush=True)
     for name in populate(ctx.data_dir / "tftp", base_url):
         print(f"provision: wrote {ctx.data_dir / 'tftp' / name}")

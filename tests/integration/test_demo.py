@@ -14,6 +14,7 @@ import pycdlib
 
 from provision.image.pack import files_in
 from provision.run import run
+from provision.server.datadir import secure_data_dir
 from provision.signing import stop_agents
 from provision.snapshots.read import current_snapshot
 from tests.conftest import PROFILES, ROOT
@@ -65,6 +66,8 @@ def test_demo_builds_everything(tmp_path: Path) -> None:
         finally:
             iso.close()
         assert "The demo is built:" in out and "admin password" in out
+        # the data dir is a server's from the start: `serve` finds nothing to make private
+        assert secure_data_dir(data) == []
         # a second run is cheap: nothing changed, nothing is rebuilt
         again = demo(tmp_path)
         assert again.count("published snapshot") == 3
