@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from provision.errors import ConfigError
@@ -134,12 +134,23 @@ def test_the_patterns_the_urls_use_are_the_names(value: str, sid: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(value=ANY)
+@example(value=0)
+@example(value=-1)
+@example(value=ORDER_ID_MAX + 1)
+@example(value="1e3")
+@example(value=True)
 def test_order_id_any_input(value: Any) -> None:
+    """Any input is an order number in range or one ConfigError, never anything else."""
     try:
         number = OrderId(value)
     except ConfigError:
         return
     assert 1 <= number <= ORDER_ID_MAX
+
+
+@pytest.mark.parametrize("value", [1, ORDER_ID_MAX, "42"])
+def test_order_id_in_range_is_taken(value: int | str) -> None:
+    assert OrderId(value) == int(value)
 
 
 @pytest.mark.parametrize(
