@@ -37,8 +37,6 @@ def make_app(data_dir: Path, profiles_dir: Path, password_hash: str = HASH) -> F
 
 def close_app(app: Flask) -> None:
     services.close_services(app)
-    for key in [k for k in app.extensions if k.endswith(".store")]:
-        app.extensions.pop(key).close()
 
 
 def csrf(client: FlaskClient, path: str = "/login") -> str:

@@ -5,47 +5,31 @@ app's other stores)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from provision.builder import BuildSettings, load_build_settings
 from provision.farm.dispatch import Farm
 from provision.farm.store import FarmStore
 from provision.server.app import settings_of
+from provision.server.services import app_of, extension
 from provision.snapshots.layout import DataLayout
 
 STORE = "provision.farm.store"
 SETTINGS = "provision.farm.settings"
 FARM = "provision.farm.dispatcher"
-_LOCK = threading.Lock()
-
-
-def _app(app: Flask | None) -> Flask:
-    return app or current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def farm_store(app: Flask | None = None) -> FarmStore:
-    app = _app(app)
-    with _LOCK:
-        found = app.extensions.get(STORE)
-        if found is None:
-            found = FarmStore.in_data_dir(settings_of(app).data_dir)
-            app.extensions[STORE] = found
-    assert isinstance(found, FarmStore)
-    return found
+    app = app_of(app)
+    return extension(app, STORE, lambda: FarmStore.in_data_dir(settings_of(app).data_dir))
 
 
 def build_settings(app: Flask | None = None) -> BuildSettings:
-    app = _app(app)
-    with _LOCK:
-        found = app.extensions.get(SETTINGS)
-        if found is None:
-            found = load_build_settings(DataLayout(settings_of(app).data_dir).settings_file)
-            app.extensions[SETTINGS] = found
-    assert isinstance(found, BuildSettings)
-    return found
+    app = app_of(app)
+    settings_file = DataLayout(settings_of(app).data_dir).settings_file
+    return extension(app, SETTINGS, lambda: load_build_settings(settings_file))
 
 
 def attach_farm(app: Flask, farm: Farm, settings: BuildSettings) -> None:
@@ -55,5 +39,5 @@ def attach_farm(app: Flask, farm: Farm, settings: BuildSettings) -> None:
 
 
 def farm(app: Flask | None = None) -> Farm | None:
-    found: Any = _app(app).extensions.get(FARM)
+    found: Any = app_of(app).extensions.get(FARM)
     return found if isinstance(found, Farm) else None

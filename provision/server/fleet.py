@@ -6,11 +6,10 @@ the admin API) call these; everything they decide is computed by provision.fleet
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from provision.errors import ConfigError, NotFound, ProvisionError
 from provision.fleet.fit import (
@@ -40,34 +39,17 @@ from provision.server.fleet_store import FleetStore
 
 log = logging.getLogger("provision.fleet")
 KEY = "provision.fleet.store"
-_LOCK = threading.Lock()
-
-
-def _app(app: Flask | None) -> Flask:
-    return app or current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def fleet_store(app: Flask | None = None) -> FleetStore:
     """The app's fleet tables (closed with the app's other stores: the key ends in .store)."""
-    app = _app(app)
-    found = app.extensions.get(KEY)
-    if found is None:
-        with _LOCK:
-            found = app.extensions.get(KEY)
-            if found is None:
-                found = FleetStore.in_data_dir(settings_of(app).data_dir)
-                app.extensions[KEY] = found
-    assert isinstance(found, FleetStore)
-    return found
-
-
-def profiles_of(app: Flask | None = None) -> ProfileSet:
-    return ProfileSet(settings_of(_app(app)).profiles_dir)
+    app = services.app_of(app)
+    return services.extension(app, KEY, lambda: FleetStore.in_data_dir(settings_of(app).data_dir))
 
 
 def rule_set(app: Flask | None = None) -> RuleSet:
     """PROFILES_DIR/rules.toml, validated (ConfigError: one line naming rule and key)."""
-    profiles = profiles_of(app)
+    profiles = services.profiles(app)
     return load_rules(profiles.directory, profiles.names())
 
 
@@ -93,7 +75,7 @@ def profile_fit(mac: str, profile: str, app: Flask | None = None) -> Fit | None:
     stored = fleet_store(app).inventory(mac)
     if stored is None:
         return None
-    profiles = profiles_of(app)
+    profiles = services.profiles(app)
     req = requirements(profiles).get(profile)
     if req is None:
         return None
@@ -129,12 +111,12 @@ def forced(host: Host, app: Flask | None = None) -> bool:
 def _facts(
     app: Flask, mac: str, inventory: Inventory, counts: dict[str, int], taken: frozenset[str]
 ) -> Facts:
-    return Facts(mac, inventory, fits(inventory, profiles_of(app)), counts, taken)
+    return Facts(mac, inventory, fits(inventory, services.profiles(app)), counts, taken)
 
 
 def explain(mac: str, app: Flask | None = None) -> tuple[Decision | None, list[str]]:
     """What the rules decide for a host now (read-only), in words."""
-    app = _app(app)
+    app = services.app_of(app)
     stored = fleet_store(app).inventory(mac)
     if stored is None:
         return None, [f"{mac} has not reported its hardware yet (it does when it boots the "
@@ -151,7 +133,7 @@ def explain(mac: str, app: Flask | None = None) -> tuple[Decision | None, list[s
         rules,
         mac,
         stored.inventory,
-        fits(stored.inventory, profiles_of(app)),
+        fits(stored.inventory, services.profiles(app)),
         store.rule_counts(),
         mine.rule if mine else "",
         taken,
@@ -181,7 +163,7 @@ class Reported:
 
 def receive_inventory(host: Host, inventory: Inventory, app: Flask | None = None) -> Reported:
     """Store a host's report; a host without a profile then gets one from the rules."""
-    app = _app(app)
+    app = services.app_of(app)
     store = fleet_store(app)
     store.set_inventory(host.mac, inventory)
     level = inventory.cpu.level
@@ -238,7 +220,7 @@ def power_view(mac: str, app: Flask | None = None) -> PowerView | None:
 
 def save_power(mac: str, doc: Any, app: Flask | None = None) -> PowerView:
     """Validate and store; the password (if given) encrypted; ConfigError on bad input."""
-    app = _app(app)
+    app = services.app_of(app)
     settings, password = parse_power(doc)
     check_allowed(settings, settings_of(app).power_networks)
     store = fleet_store(app)
@@ -268,7 +250,7 @@ def _settings_and_password(mac: str, app: Flask) -> tuple[PowerSettings, str]:
 
 
 def power_action(mac: str, action: PowerAction, app: Flask | None = None) -> PowerResult:
-    app = _app(app)
+    app = services.app_of(app)
     settings, password = _settings_and_password(mac, app)
     log.info("power %s of %s via %s", action.value, mac, settings.describe())
     return run_action(settings, password, mac, action)
@@ -277,7 +259,7 @@ def power_action(mac: str, action: PowerAction, app: Flask | None = None) -> Pow
 def reinstall_power(mac: str, app: Flask | None = None) -> PowerResult | None:
     """After a reinstall request: boot once from the network and power cycle, when the host
     has power settings (None when it has none: it reinstalls at its next network boot)."""
-    app = _app(app)
+    app = services.app_of(app)
     if fleet_store(app).power(mac) is None:
         return None
     settings, password = _settings_and_password(mac, app)

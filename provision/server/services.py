@@ -27,8 +27,14 @@ _LOCK = threading.Lock()
 PREFIX = "provision.web."
 
 
-def _get(app: Flask, name: str, make: Callable[[], T]) -> T:
-    key = PREFIX + name
+def app_of(app: Flask | None) -> Flask:
+    """The given app, or the one handling the current request."""
+    return app or current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def extension(app: Flask, key: str, make: Callable[[], T]) -> T:
+    """app.extensions[key], made by make() on first use (once, under a lock).  Objects under a
+    key ending in ".store" are closed by close_services."""
     found = app.extensions.get(key)
     if found is None:
         with _LOCK:
@@ -39,50 +45,54 @@ def _get(app: Flask, name: str, make: Callable[[], T]) -> T:
     return found
 
 
+def _get(app: Flask, name: str, make: Callable[[], T]) -> T:
+    return extension(app, PREFIX + name, make)
+
+
 def store(app: Flask | None = None) -> Store:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "store", lambda: Store.in_data_dir(settings_of(app).data_dir))
 
 
 def orders(app: Flask | None = None) -> OrderQueue:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "orders", lambda: OrderQueue.in_data_dir(settings_of(app).data_dir))
 
 
 def reports(app: Flask | None = None) -> MergeReports:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "reports", lambda: MergeReports.in_data_dir(settings_of(app).data_dir))
 
 
 def sessions(app: Flask | None = None) -> Sessions:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "sessions", lambda: Sessions.in_data_dir(settings_of(app).data_dir))
 
 
 def throttle(app: Flask | None = None) -> LoginThrottle:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "throttle", lambda: LoginThrottle.in_data_dir(settings_of(app).data_dir))
 
 
 def audit_log(app: Flask | None = None) -> AuditLog:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "audit", lambda: AuditLog.in_data_dir(settings_of(app).data_dir))
 
 
 def sightings(app: Flask | None = None) -> Sightings:
     """Network-boot downloads by client address (HTTP boot, TFTP): provision.server.bootpaths."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "sightings", Sightings)
 
 
 def order_config(app: Flask | None = None) -> OrderConfig:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return _get(app, "order_config", lambda: load_config(settings_of(app).data_dir))
 
 
 def profiles(app: Flask | None = None) -> ProfileSet:
     """A fresh ProfileSet per call: edits to the profile files show without a restart."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     return ProfileSet(settings_of(app).profiles_dir)
 
 
@@ -91,13 +101,14 @@ def attach_worker(app: Flask, worker: OrderWorker) -> None:
 
 
 def worker(app: Flask | None = None) -> OrderWorker | None:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_of(app)
     found: Any = app.extensions.get(PREFIX + "worker")
     return found if isinstance(found, OrderWorker) else None
 
 
 def close_services(app: Flask) -> None:
-    for name in ("store", "orders", "reports", "sessions", "throttle", "audit"):
-        svc = app.extensions.pop(PREFIX + name, None)
-        if svc is not None:
-            svc.close()
+    """Close the app's databases: these services' and every other part's ".store"."""
+    names = ("store", "orders", "reports", "sessions", "throttle", "audit")
+    closed = {PREFIX + name for name in names}
+    for key in [k for k in app.extensions if k in closed or k.endswith(".store")]:
+        app.extensions.pop(key).close()

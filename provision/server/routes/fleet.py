@@ -106,7 +106,7 @@ def inventory_json(mac: str) -> dict[str, Any]:
     stored = fleet.fleet_store().inventory(mac)
     if stored is None:
         return {"inventory": None, "updated": None, "fit": {}}
-    fits = fleet.fits(stored.inventory, fleet.profiles_of())
+    fits = fleet.fits(stored.inventory, services.profiles())
     return {
         "inventory": stored.inventory.to_doc(),
         "updated": stored.updated,
@@ -170,7 +170,7 @@ def rules_json() -> dict[str, Any]:
         }
         for r in (rules or ())
     ]  # fmt: skip
-    reqs = fleet.requirements(fleet.profiles_of())
+    reqs = fleet.requirements(services.profiles())
     return {
         "rules": out,
         "error": error,
@@ -313,7 +313,7 @@ def fleet_picker_view(mac: str) -> dict[str, Any]:
     stored = fleet.fleet_store().inventory(mac)
     if stored is None:
         return {}
-    fits = fleet.fits(stored.inventory, fleet.profiles_of())
+    fits = fleet.fits(stored.inventory, services.profiles())
     _, lines = fleet.explain(mac)
     level = stored.inventory.cpu.level
     return {
