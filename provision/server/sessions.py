@@ -17,6 +17,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from provision.server.db import Database
 
@@ -32,6 +33,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 """
 SECRET_MAX = 128  # longer presented secrets are not looked up
+# Sessions.find answers a secret it found less than this many seconds ago from memory: a
+# Bearer token is presented with every API call, and each SQLite lookup is two steps that let
+# go of the GIL, a hand-off between threads under load (issue 20).  Revocation in this process
+# (logout, "log out everywhere") forgets at once; a revocation by another process (the CLI's
+# admin-password) holds within this time.
+RECENT_SECONDS = 1.0
+RECENT_MAX = 1024  # found sessions remembered at most (unknown secrets are never remembered)
 
 
 class SessionKind(StrEnum):
@@ -65,6 +73,11 @@ def session_id(secret: str) -> str:
 class Sessions(Database):
     SCHEMA = SCHEMA
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._recent: dict[str, tuple[float, sqlite3.Row]] = {}  # id -> (monotonic, row)
+        self._generation = 0  # bumped by every revocation: a lookup begun before one is not kept
+
     def open(
         self,
         kind: SessionKind,
@@ -94,26 +107,47 @@ class Sessions(Database):
         if not secret or len(secret) > SECRET_MAX:
             return None
         now = time.time() if now is None else now
-        row = self._db.execute(
-            "SELECT * FROM sessions WHERE id = ?", (session_id(secret),)
-        ).fetchone()
+        sid = session_id(secret)
+        row = self._remembered(sid)
+        if row is None:
+            generation = self._generation
+            row = self._db.execute("SELECT * FROM sessions WHERE id = ?", (sid,)).fetchone()
+            if row is not None and generation == self._generation:
+                if len(self._recent) >= RECENT_MAX:
+                    self._recent.clear()
+                self._recent[sid] = (time.monotonic(), row)
         if row is None or row["expires"] < now or row["password_tag"] != tag:
             return None
         found = _session(row)
         return found if kind is None or found.kind is kind else None
 
+    def _remembered(self, sid: str) -> sqlite3.Row | None:
+        found = self._recent.get(sid)
+        if found is None or time.monotonic() - found[0] >= RECENT_SECONDS:
+            return None
+        return found[1]
+
+    def _forget(self) -> None:
+        self._generation += 1
+        self._recent.clear()
+
     def revoke(self, secret: str) -> bool:
         """Revoke one session (logout); True if it existed."""
         if not secret or len(secret) > SECRET_MAX:
             return False
+        self._forget()
         with self._tx() as db:
             cur = db.execute("DELETE FROM sessions WHERE id = ?", (session_id(secret),))
+        self._forget()
         return cur.rowcount > 0
 
     def revoke_all(self) -> int:
         """Revoke every session and token ("log out everywhere", password change)."""
+        self._forget()
         with self._tx() as db:
-            return db.execute("DELETE FROM sessions").rowcount
+            gone = db.execute("DELETE FROM sessions").rowcount
+        self._forget()
+        return gone
 
     def count(self, now: float | None = None) -> int:
         now = time.time() if now is None else now

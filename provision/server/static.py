@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -122,6 +123,7 @@ class SnapshotFiles:
     def __init__(self, app: WSGIApp, data_dir: Path) -> None:
         self.app = app
         self.snapshots = os.path.join(data_dir, "snapshots")
+        self.small = SmallFiles()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -180,11 +182,15 @@ class SnapshotFiles:
     def serve(
         self, environ: dict[str, Any], start_response: StartResponse, t: Target, head: bool
     ) -> Iterable[bytes] | None:
+        path = f"{t.directory}/{t.relative}"
+        known = self.small.get(path)
+        if known is not None:
+            return _answer(environ, start_response, t, known, head)
         parent = t.relative.rpartition("/")[0]
         if not _inside(t.directory, parent):
             return None
         try:
-            fd = os.open(f"{t.directory}/{t.relative}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return None  # missing, a symlink, unreadable: the blueprint decides
         try:
@@ -192,64 +198,133 @@ class SnapshotFiles:
             if not stat.S_ISREG(st.st_mode):
                 os.close(fd)
                 return None
-            return self._answer(environ, start_response, t, fd, st, head)
+            if st.st_size <= SMALL:
+                data = os.pread(fd, st.st_size, 0)
+                os.close(fd)
+                if len(data) != st.st_size:
+                    return None  # changing under us: not a published file
+                body: Body = self.small.add(path, Small(data, etag_of(st), int(st.st_mtime)))
+            else:
+                body = OpenFile(fd, etag_of(st), int(st.st_mtime), st.st_size)
         except BaseException:
             os.close(fd)
             raise
+        try:
+            return _answer(environ, start_response, t, body, head)
+        except BaseException:
+            body.close()
+            raise
 
-    def _answer(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        t: Target,
-        fd: int,
-        st: os.stat_result,
-        head: bool,
-    ) -> Iterable[bytes]:
-        etag = etag_of(st)
-        headers = [
-            ("Content-Type", t.mimetype),
-            ("ETag", etag),
-            ("Last-Modified", _http_date(int(st.st_mtime))),
-            ("Accept-Ranges", "bytes"),
-            ("Cache-Control", "no-cache"),
-            ("X-Provision-Snapshot", t.snapshot_id),
-        ]
-        size = st.st_size
-        if not_modified(environ, etag, st.st_mtime):
-            os.close(fd)
-            start_response("304 Not Modified", headers[1:])
-            return []
-        wanted = byte_range(environ.get("HTTP_RANGE"), size)
-        if_range = environ.get("HTTP_IF_RANGE")
-        if wanted is not None and if_range and if_range.strip() != etag:
-            wanted = None  # the client's copy is another version: the whole file
-        if wanted is False:
-            os.close(fd)
-            start_response(
-                "416 Range Not Satisfiable", [*headers, ("Content-Range", f"bytes */{size}")]
-            )
-            return []
-        status, first, length = "200 OK", 0, size
-        if isinstance(wanted, tuple):
-            first, last = wanted
-            length = last - first + 1
-            status = "206 Partial Content"
-            headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
-        headers.append(("Content-Length", str(length)))
-        start_response(status, headers)
-        if head or length == 0:
-            os.close(fd)
-            return []
-        if length <= SMALL:
-            try:
-                return [os.pread(fd, length, first)]
-            finally:
-                os.close(fd)
-        # Our own chunk iterator, not the server's wsgi.file_wrapper: the iterator closes the file
-        # when the server closes it (PEP 3333), also after a client went away mid-body, where
-        # waitress's wrapper could be dropped with the file still open (granian has none).
-        return _chunks(fd, first, length)
+
+# --- bodies ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Small:
+    """A small file of a snapshot, in memory: snapshots never change once published, so its
+    bytes and validators stay right for as long as the snapshot is there."""
+
+    data: bytes
+    etag: str
+    mtime: int
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, first: int, length: int) -> list[bytes]:
+        return [self.data[first : first + length]]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFile:
+    """A big file, open: its body comes in chunks from an iterator that closes it."""
+
+    fd: int
+    etag: str
+    mtime: int
+    size: int
+
+    def read(self, first: int, length: int) -> Iterable[bytes]:
+        # Our own chunk iterator, not the server's wsgi.file_wrapper: the iterator closes the
+        # file when the server closes it (PEP 3333), also after a client went away mid-body,
+        # where waitress's wrapper could be dropped with the file still open (granian has none).
+        return _chunks(self.fd, first, length)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+Body = Small | OpenFile
+
+
+class SmallFiles:
+    """Small snapshot files kept in memory by path (a snapshot's path names one content), up to
+    MEMORY bytes in all, the oldest forgotten first.  A binhost answer from here costs no file
+    system call but the readlink of `current`: under many threads each system call is a hand-off
+    of the GIL (issue 20)."""
+
+    MEMORY = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._files: dict[str, Small] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> Small | None:
+        return self._files.get(path)
+
+    def add(self, path: str, small: Small) -> Small:
+        with self._lock:
+            if path not in self._files:
+                while self._files and self._bytes + small.size > self.MEMORY:
+                    self._bytes -= self._files.pop(next(iter(self._files))).size
+                self._files[path] = small
+                self._bytes += small.size
+        return small
+
+
+def _answer(
+    environ: dict[str, Any], start_response: StartResponse, t: Target, body: Body, head: bool
+) -> Iterable[bytes]:
+    """Headers, 304, 416 or one range, and the body (closed here unless it is sent)."""
+    etag = body.etag
+    headers = [
+        ("Content-Type", t.mimetype),
+        ("ETag", etag),
+        ("Last-Modified", _http_date(body.mtime)),
+        ("Accept-Ranges", "bytes"),
+        ("Cache-Control", "no-cache"),
+        ("X-Provision-Snapshot", t.snapshot_id),
+    ]
+    size = body.size
+    if not_modified(environ, etag, body.mtime):
+        body.close()
+        start_response("304 Not Modified", headers[1:])
+        return []
+    wanted = byte_range(environ.get("HTTP_RANGE"), size)
+    if_range = environ.get("HTTP_IF_RANGE")
+    if wanted is not None and if_range and if_range.strip() != etag:
+        wanted = None  # the client's copy is another version: the whole file
+    if wanted is False:
+        body.close()
+        start_response(
+            "416 Range Not Satisfiable", [*headers, ("Content-Range", f"bytes */{size}")]
+        )
+        return []
+    status, first, length = "200 OK", 0, size
+    if isinstance(wanted, tuple):
+        first, last = wanted
+        length = last - first + 1
+        status = "206 Partial Content"
+        headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+    headers.append(("Content-Length", str(length)))
+    start_response(status, headers)
+    if head or length == 0:
+        body.close()
+        return []
+    return body.read(first, length)
 
 
 def _chunks(fd: int, first: int, length: int) -> Iterator[bytes]:

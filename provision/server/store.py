@@ -5,6 +5,7 @@ The host model (Host, HostState, Event) is provision.hosts; this is its storage.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import time
@@ -53,6 +54,18 @@ CREATE TABLE IF NOT EXISTS host_settings (
     value TEXT NOT NULL,
     PRIMARY KEY (mac, key)
 );
+"""
+# A host row with its events as one JSON array (Store.host_with_events).  printf's "!" flag
+# gives 17 significant digits, so each real comes back exactly.
+HOST_WITH_EVENTS = """
+SELECT h.*, (
+    SELECT json_group_array(json_array(
+        e.id, printf('%!.17g', e.time), e.kind, e.step, e.message,
+        CASE WHEN e.progress IS NULL THEN NULL ELSE printf('%!.17g', e.progress) END,
+        e.log_tail))
+    FROM (SELECT * FROM events WHERE mac = h.mac AND id > ? ORDER BY id) AS e
+) AS events_json
+FROM hosts AS h WHERE h.mac = ?
 """
 
 
@@ -206,6 +219,21 @@ class Store(Database):
         ).fetchall()
         return [_event(r) for r in rows]
 
+    def host_with_events(self, mac: str, *, after: int = 0) -> tuple[Host, list[Event]]:
+        """A host and its events (id > after) in one query: the API's busiest read.  SQLite
+        hands the events back as one JSON array (reals printed with 17 digits: exact), so the
+        answer is one row, not one per event: every row is a step that lets go of the GIL, and
+        under many threads each of those is a hand-off between threads (issue 20)."""
+        row = self._db.execute(HOST_WITH_EVENTS, (after, normalize_mac(mac))).fetchone()
+        if row is None:
+            raise NotFound(f"unknown host {mac}")
+        host = _host(row)
+        events = [
+            _event_of(i, host.mac, float(t), kind, step, message, p, tail)
+            for i, t, kind, step, message, p, tail in json.loads(row["events_json"])
+        ]
+        return host, sorted(events, key=lambda e: e.id)
+
     def progress(self) -> dict[str, tuple[float, str]]:
         """Each host's latest reported progress (0..1) and the step it was in."""
         rows = self._db.execute(
@@ -231,16 +259,38 @@ def _host(row: sqlite3.Row) -> Host:
 
 
 def _event(row: sqlite3.Row) -> Event:
-    progress = row["progress"]
-    if progress is not None and not 0.0 <= progress <= 1.0:
-        progress = None  # stored before progress was range-checked (NaN, Infinity, 1e30)
+    return _event_of(
+        row["id"],
+        row["mac"],
+        row["time"],
+        row["kind"],
+        row["step"],
+        row["message"],
+        row["progress"],
+        row["log_tail"],
+    )
+
+
+def _event_of(
+    event_id: int,
+    mac: str,
+    at: float,
+    kind: str,
+    step: str,
+    message: str,
+    progress: float | str | None,
+    log_tail: str,
+) -> Event:
+    value = None if progress is None else float(progress)
+    if value is not None and not 0.0 <= value <= 1.0:
+        value = None  # stored before progress was range-checked (NaN, Infinity, 1e30)
     return Event(
-        id=row["id"],
-        mac=row["mac"],
-        time=row["time"],
-        kind=EventKind(row["kind"]),
-        step=row["step"],
-        message=row["message"],
-        progress=progress,
-        log_tail=row["log_tail"],
+        id=event_id,
+        mac=mac,
+        time=at,
+        kind=EventKind(kind),
+        step=step,
+        message=message,
+        progress=value,
+        log_tail=log_tail,
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from provision.errors import NotFound
 from provision.hosts import EventKind
 from provision.server.orders import OrderQueue
+from provision.server.sessions import SessionKind, Sessions
 from provision.server.store import Store
 
 
@@ -88,3 +91,45 @@ def test_an_order_is_claimed_once(tmp_path: Path) -> None:
         t.join()
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
     queue.close()
+
+
+def test_a_host_and_its_events_come_back_exactly_in_one_query(tmp_path: Path) -> None:
+    store = Store.in_data_dir(tmp_path)
+    mac = "52:54:00:00:00:01"
+    store.upsert_host(mac, profile="p")
+    store.upsert_host("52:54:00:00:00:02", profile="p")
+    store.add_event("52:54:00:00:00:02", EventKind.START)
+    for progress in (None, 0.1, 1 / 3, 1.0):
+        store.add_event(mac, EventKind.PROGRESS, step="s\n\"'", message="é ✓", progress=progress)
+    store._db.execute("UPDATE events SET progress = 1e30 WHERE id = 3")  # stored long ago
+    host, events = store.host_with_events(mac)
+    assert host == store.host(mac) and events == store.events(mac) and len(events) == 4
+    assert [e.progress for e in events] == [None, None, 1 / 3, 1.0]
+    first = events[0].id
+    assert store.host_with_events(mac, after=first)[1] == store.events(mac, after=first)
+    assert store.host_with_events(mac, after=10**6)[1] == []
+    with pytest.raises(NotFound):
+        store.host_with_events("52:54:00:00:00:03")
+
+
+def test_a_found_session_is_remembered_for_a_second_at_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    server, cli = Sessions.in_data_dir(tmp_path), Sessions.in_data_dir(tmp_path)
+    secret, opened = server.open(SessionKind.API, lifetime=60, address="", tag="t")
+    assert server.find(secret, tag="t") == opened
+    cli.revoke_all()  # another process: the server may go on believing it for a moment
+    clock[0] += 0.5
+    assert server.find(secret, tag="t") == opened
+    assert server.find(secret, tag="other") is None  # the password tag is checked every time
+    clock[0] += 0.5
+    assert server.find(secret, tag="t") is None
+    mine, _ = server.open(SessionKind.API, lifetime=60, address="", tag="t")
+    assert server.find(mine, tag="t") is not None
+    server.revoke(mine)  # this process: at once
+    assert server.find(mine, tag="t") is None
+    for n in range(5):
+        assert server.find(f"unknown-{n}", tag="t") is None
+    assert server._recent == {}  # what was not found is not kept

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
 from provision.server.http import QueueDepthFilter, available
+from tests.webapp import login
 
 
 def record(msg: str) -> logging.LogRecord:
@@ -54,3 +59,22 @@ def test_body_cap_refuses_before_the_app() -> None:
     assert call(**chunked, **{"wsgi.input": io.BytesIO(b"y" * 10)}) == [b"ok"]
     assert call(CONTENT_LENGTH="3", **{"wsgi.input": io.BytesIO(b"abc")}) == [b"ok"]
     assert seen == [b"y" * 10, b"abc"]
+
+
+def test_no_cookie_signer_for_a_request_without_a_cookie(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    real = SecureCookieSessionInterface.get_signing_serializer
+
+    def spy(self: SecureCookieSessionInterface, flask_app: Flask) -> object:
+        built.append("signer")
+        return real(self, flask_app)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", spy)
+    bearer = app.test_client()
+    assert bearer.get("/api/v1/hosts", headers={"Authorization": "Bearer x"}).status_code == 401
+    assert built == []
+    browser = app.test_client()
+    login(browser)  # the session cookie still works: signed, read back, checked
+    assert browser.get("/api/v1/hosts").status_code == 200 and built

@@ -11,7 +11,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from provision.server.static import SnapshotFiles, byte_range, clear_caches, not_modified
+from provision.server.static import (
+    Small,
+    SmallFiles,
+    SnapshotFiles,
+    byte_range,
+    clear_caches,
+    not_modified,
+)
 
 BODY = bytes(range(256)) * 80  # 20 KiB
 
@@ -136,3 +143,39 @@ def test_a_flip_shows_at_once(client: FlaskClient, snap: Path) -> None:
     os.replace(snap.parent / "next", snap.parent / "current")
     resp = client.get("/binhost/p/Packages")
     assert resp.data == b"PACKAGES: 1\n" and resp.headers["X-Provision-Snapshot"] == flip.name
+
+
+def test_small_files_are_answered_from_memory(
+    app: Flask, snap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
+    got: list[str] = []
+
+    def get(url: str, **headers: str) -> bytes:
+        env = {"REQUEST_METHOD": "GET", "PATH_INFO": url, **headers}
+        return b"".join(layer(env, lambda status, _headers: got.append(status)))
+
+    assert get(URL) == BODY
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path: str, *args: int) -> int:
+        opened.append(path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(os, "open", spy)
+    assert get(URL) == BODY and get(URL, HTTP_RANGE="bytes=0-9") == BODY[:10]
+    assert opened == []  # a published snapshot's file does not change: no second open
+    assert get("/image/p/current/system.tar.zst") == BODY * 20  # a big file: opened each time
+    assert len(opened) == 1
+    assert got == ["200 OK", "200 OK", "206 Partial Content", "200 OK"]
+
+
+def test_small_files_stay_within_their_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SmallFiles, "MEMORY", 10)
+    files = SmallFiles()
+    for name in "abc":
+        files.add(name, Small(b"1234", '"e"', 0))
+    assert files.get("a") is None and files.get("b") is not None and files.get("c") is not None
+    files.add("d", Small(b"123456789", '"e"', 0))
+    assert [files.get(n) is not None for n in "bcd"] == [False, False, True]

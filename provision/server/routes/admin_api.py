@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -78,14 +78,22 @@ def _body() -> dict[str, Any]:
     return data
 
 
+# Host and Event hold only scalars: a shallow dict is their JSON (asdict's deep copy was a
+# quarter of a host request's time, issue 20).
+_HOST_FIELDS = tuple(f.name for f in fields(Host))
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
 def host_dict(h: Host) -> dict[str, Any]:
-    d = asdict(h)
+    d = {name: getattr(h, name) for name in _HOST_FIELDS}
     d["state"] = h.state.value
     return d
 
 
 def event_dict(e: Event) -> dict[str, Any]:
-    return asdict(e)
+    d = {name: getattr(e, name) for name in _EVENT_FIELDS}
+    d["kind"] = e.kind.value
+    return d
 
 
 def order_dict(o: Order, eta: float | None = None) -> dict[str, Any]:
@@ -163,9 +171,13 @@ def _with_progress(d: dict[str, Any], progress: tuple[float, str] | None) -> dic
 @login_required
 def host(mac: Mac) -> Response:
     store = services.store()
-    h = store.host(mac)
-    events = [event_dict(e) for e in store.events(h.mac, after=int_arg("after", 0))]
-    return jsonify(host=host_dict(h), events=events)
+    try:
+        after = int_arg("after", 0)
+    except ConfigError:
+        store.host(mac)  # an unknown host is a 404 whatever else is wrong
+        raise
+    h, events = store.host_with_events(mac, after=after)
+    return jsonify(host=host_dict(h), events=[event_dict(e) for e in events])
 
 
 def optional_name(data: dict[str, Any], key: str, make: type[str]) -> str | None:
