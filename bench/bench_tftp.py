@@ -41,7 +41,13 @@ def free_port() -> int:
 @contextmanager
 def server(argv: list[str], log: Path) -> Iterator[None]:
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # as a service runs (see bench.common.process)
+        )
     try:
         yield  # measure() waits until the server answers
     finally:

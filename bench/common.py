@@ -168,6 +168,10 @@ def process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> It
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
+            # its own session, as a service runs (systemd, start-stop-daemon): with the kernel's
+            # autogroup scheduling, a server started in the benchmark's session would share
+            # one group's CPU with the load generator that measures it
+            start_new_session=True,
         )
     try:
         yield

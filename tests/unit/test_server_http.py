@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from provision.server.http import QueueDepthFilter, available
+from provision.server.http import QueueDepthFilter, _lean_runner, available
 from tests.webapp import login
 
 
@@ -78,3 +80,68 @@ def test_no_cookie_signer_for_a_request_without_a_cookie(
     browser = app.test_client()
     login(browser)  # the session cookie still works: signed, read back, checked
     assert browser.get("/api/v1/hosts").status_code == 200 and built
+
+
+class Proto:
+    """The part of granian's per-request protocol object a WSGI answer uses."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, list[tuple[str, str]], object]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.sent.append((status, headers, body))
+
+    def response_iter(self, status: int, headers: list[tuple[str, str]], body: Any) -> None:
+        chunks = []
+        while True:  # as granian's Rust side does: __next__ until StopIteration, then close
+            try:
+                chunks.append(body.__next__())
+            except StopIteration:
+                break
+        body.close()
+        self.sent.append((status, headers, chunks))
+
+
+class Closing:
+    """A streamed WSGI body that notes being closed."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_granian_glue_passes_the_request_not_the_os_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROVISION_SECRET_IN_ENV", "x")
+    seen: list[dict[str, object]] = []
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        seen.append(environ)
+        start_response("201 Created", [("X-A", "b")])
+        return [b"he", b"llo"]
+
+    body = Closing([b"a", b"b"])
+
+    def streamed(environ: dict[str, object], start_response: Callable[..., object]) -> Closing:
+        start_response("200 OK", [])
+        return body
+
+    proto = Proto()
+    scope = {"PATH_INFO": "/x", "REQUEST_METHOD": "GET", "wsgi.url_scheme": "http"}
+    assert _lean_runner(app, {})(proto, scope) == 201
+    assert proto.sent == [(201, [("X-A", "b")], b"hello")]
+    env = seen[0]
+    assert env["PATH_INFO"] == "/x" and env["wsgi.version"] == (1, 0) and env["SCRIPT_NAME"] == ""
+    assert "PROVISION_SECRET_IN_ENV" not in env and "PATH" not in env
+    assert _lean_runner(streamed, {})(proto, scope) == 200 and proto.sent[1] == (
+        200,
+        [],
+        [b"a", b"b"],
+    )
