@@ -10,6 +10,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -102,21 +103,29 @@ def extract_argv(directory: Path) -> list[str]:
 
 def stage_image(source: str, target: Path, verify_home: Path) -> Manifest:
     """Verify the signed manifest, then stream the image through the per-chunk checks into tar,
-    extracting into target/STAGING (removed again on any failure)."""
+    extracting into target/STAGING (removed again on any failure).
+
+    The signature check (a gpg process) runs while tar starts: tar's first byte waits for the
+    verified manifest, so nothing unverified reaches it, and the two start-ups overlap."""
     seen: dict[str, str] = {}
-    manifest = fetch_manifest(source, verify_home, seen)
-    source = pinned(source, seen.get("snapshot", ""))
     staging = target / STAGING
-    if staging.exists():
-        shutil.rmtree(staging)  # a previous, interrupted attempt
-    staging.mkdir(parents=True)
-    try:
-        with open_source(source, IMAGE_NAME) as fh:
-            run_feeding(extract_argv(staging), verified_chunks(fh, manifest))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest
+    with ThreadPoolExecutor(1, thread_name_prefix="manifest") as pool:
+        checked = pool.submit(fetch_manifest, source, verify_home, seen)
+
+        def chunks() -> Iterator[bytes]:
+            manifest = checked.result()  # ImageError if it does not verify: tar is stopped
+            with open_source(pinned(source, seen.get("snapshot", "")), IMAGE_NAME) as fh:
+                yield from verified_chunks(fh, manifest)
+
+        if staging.exists():
+            shutil.rmtree(staging)  # a previous, interrupted attempt
+        staging.mkdir(parents=True)
+        try:
+            run_feeding(extract_argv(staging), chunks())
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return checked.result()
 
 
 def install_image(source: str, target: Path, verify_home: Path) -> Manifest:

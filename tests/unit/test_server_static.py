@@ -165,10 +165,16 @@ def test_small_files_are_answered_from_memory(
 
     monkeypatch.setattr(os, "open", spy)
     assert get(URL) == BODY and get(URL, HTTP_RANGE="bytes=0-9") == BODY[:10]
-    assert opened == []  # a published snapshot's file does not change: no second open
+    assert opened == []  # the same file (a stat says so): no second open
     assert get("/image/p/current/system.tar.zst") == BODY * 20  # a big file: opened each time
     assert len(opened) == 1
     assert got == ["200 OK", "200 OK", "206 Partial Content", "200 OK"]
+    hello = snap / "binhost" / URL.removeprefix("/binhost/p/")
+    hello.rename(hello.with_name("away"))  # a pruned snapshot, a file taken away
+    assert get(URL) == b"" and layer.small.get(str(hello)) is None  # on to the blueprint
+    hello.with_name("away").rename(hello)
+    os.utime(hello, ns=(0, 0))
+    assert get(URL) == BODY and len(opened) == 3  # another file: read again
 
 
 def test_small_files_stay_within_their_memory(monkeypatch: pytest.MonkeyPatch) -> None:
