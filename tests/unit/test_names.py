@@ -148,6 +148,12 @@ def test_order_id_any_input(value: Any) -> None:
     assert 1 <= number <= ORDER_ID_MAX
 
 
+@pytest.mark.parametrize("value", [0, -1, ORDER_ID_MAX + 1, "1e3", True, None, 1.5, "", " 7", "-3"])
+def test_order_id_out_of_range_or_not_a_whole_number_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigError, match="order"):
+        OrderId(value)
+
+
 @pytest.mark.parametrize("value", [1, ORDER_ID_MAX, "42"])
 def test_order_id_in_range_is_taken(value: int | str) -> None:
     assert OrderId(value) == int(value)
