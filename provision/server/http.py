@@ -116,7 +116,7 @@ def _lean_runner(
     """What granian's WSGI glue (granian.wsgi._callback_wrapper, 2.8) does per request, without
     merging the whole OS environment into every request's environ: PEP 3333 does not ask for
     it, nothing here reads it, and for a small snapshot file it was a fifth of the Python time
-    of an answer (issue 20).  No access log (serve never asks granian for one)."""
+    of an answer (issue 20).  No access log and no URL prefix: serve asks granian for neither."""
     from granian import wsgi
 
     response: Any = wsgi.Response  # untyped in granian

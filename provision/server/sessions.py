@@ -128,6 +128,8 @@ class Sessions(Database):
         return found[1]
 
     def _forget(self) -> None:
+        """After a revocation committed: what was remembered goes, and a lookup that read the
+        row before the commit does not keep it (its generation is old)."""
         self._generation += 1
         self._recent.clear()
 
@@ -135,7 +137,6 @@ class Sessions(Database):
         """Revoke one session (logout); True if it existed."""
         if not secret or len(secret) > SECRET_MAX:
             return False
-        self._forget()
         with self._tx() as db:
             cur = db.execute("DELETE FROM sessions WHERE id = ?", (session_id(secret),))
         self._forget()
@@ -143,7 +144,6 @@ class Sessions(Database):
 
     def revoke_all(self) -> int:
         """Revoke every session and token ("log out everywhere", password change)."""
-        self._forget()
         with self._tx() as db:
             gone = db.execute("DELETE FROM sessions").rowcount
         self._forget()

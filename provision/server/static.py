@@ -301,7 +301,8 @@ class SmallFiles:
 def _answer(
     environ: dict[str, Any], start_response: StartResponse, t: Target, body: Body, head: bool
 ) -> Iterable[bytes]:
-    """Headers, 304, 416 or one range, and the body (closed here unless it is sent)."""
+    """Headers, 304, 416 or one range, and the body: closed here once the answer has no body,
+    else by whoever iterates it; if start_response raises, the caller closes it."""
     etag = body.etag
     headers = [
         ("Content-Type", t.mimetype),
@@ -313,18 +314,18 @@ def _answer(
     ]
     size = body.size
     if not_modified(environ, etag, body.mtime):
-        body.close()
         start_response("304 Not Modified", headers[1:])
+        body.close()
         return []
     wanted = byte_range(environ.get("HTTP_RANGE"), size)
     if_range = environ.get("HTTP_IF_RANGE")
     if wanted is not None and if_range and if_range.strip() != etag:
         wanted = None  # the client's copy is another version: the whole file
     if wanted is False:
-        body.close()
         start_response(
             "416 Range Not Satisfiable", [*headers, ("Content-Range", f"bytes */{size}")]
         )
+        body.close()
         return []
     status, first, length = "200 OK", 0, size
     if isinstance(wanted, tuple):
