@@ -47,7 +47,7 @@ def boot_prefix(plan: PartitionPlan) -> str:
 
 def _signed(image: Path) -> bool:
     try:
-        return pe.signatures(image.read_bytes()) > 0
+        return pe.file_signatures(image) > 0
     except pe.PeError:
         return False  # not even a PE image: no EFI stub, firmware and GRUB would refuse it
 

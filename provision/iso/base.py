@@ -9,7 +9,6 @@ mkfs.vfat + mtools fill the image without root and without mounting anything.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from provision import digest
 from provision.errors import ConfigError
 from provision.fsutil import atomic_output
 from provision.iso.menus import Templates, render_grub_esp
@@ -33,6 +33,7 @@ SYSLINUX_DIRS = (
 )
 GRUB_EFI_DIRS = (Path("/usr/lib/grub/x86_64-efi"),)
 ISOLINUX_BIN = "isolinux.bin"
+ISOHYBRID_MBR = "isohdpfx.bin"  # the MBR boot code that starts isolinux from a USB stick
 SYSLINUX_MODULES = ("ldlinux.c32", "libutil.c32", "menu.c32")
 # Built into BOOTX64.EFI (the embedded config needs the first line; the menu the rest).
 GRUB_MODULES = (
@@ -64,11 +65,13 @@ def find_in(dirs: tuple[Path, ...], name: str, what: str) -> Path:
     raise ConfigError(name, f"{what} not found (searched {searched})")
 
 
-def syslinux_files(dirs: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...]]:
-    hint = "Debian: apt install isolinux syslinux-common"
+def syslinux_files(dirs: tuple[Path, ...]) -> tuple[Path, tuple[Path, ...], Path]:
+    """(isolinux.bin, the modules, isohdpfx.bin)."""
+    hint = "Debian: apt install isolinux syslinux-common; Gentoo: emerge sys-boot/syslinux"
     isolinux = find_in(dirs, ISOLINUX_BIN, f"BIOS bootloader ({hint})")
     modules = tuple(find_in(dirs, m, f"syslinux module ({hint})") for m in SYSLINUX_MODULES)
-    return isolinux, modules
+    mbr = find_in(dirs, ISOHYBRID_MBR, f"isohybrid MBR ({hint})")
+    return isolinux, modules, mbr
 
 
 def grub_efi_dir(dirs: tuple[Path, ...]) -> Path:
@@ -78,7 +81,7 @@ def grub_efi_dir(dirs: tuple[Path, ...]) -> Path:
 
 def esp_key(grub_dir: Path, templates: Templates) -> str:
     """Identifies an ESP build: the GRUB installation, its modules and the embedded config."""
-    h = hashlib.sha256()
+    h = digest.sha256()
     h.update(str(grub_dir.resolve()).encode())
     for name in ("kernel.img", "linux.mod", "normal.mod"):
         st = (grub_dir / name).stat() if (grub_dir / name).exists() else None
@@ -156,7 +159,7 @@ def prepare_base(
             raise ConfigError(
                 str(path), "live environment missing (the kernel and initrd PXE boots, too)"
             )
-    isolinux, modules = syslinux_files(dirs.syslinux)
+    isolinux, modules, mbr = syslinux_files(dirs.syslinux)
     grub_dir = grub_efi_dir(dirs.grub_efi)
     for tool in ("grub-mkstandalone", "mkfs.vfat", "mmd", "mcopy"):
         if shutil.which(tool) is None and not Path("/sbin", tool).exists():
@@ -164,11 +167,18 @@ def prepare_base(
     chain = _live_chain(dirs.uefi)
     if chain is None:
         esp, mark = build_esp(cache_dir, grub_dir, templates)
-        return BootBase(isolinux, modules, esp, mark, kernel, initrd)
+        return BootBase(isolinux, modules, esp, mark, kernel, initrd, hybrid_mbr=mbr)
     signed_files.require_signed(kernel, "the live kernel")
     esp, mark, stub = build_signed_esp(cache_dir, chain, templates, mark_for)
     return BootBase(
-        isolinux, modules, esp, mark, kernel, initrd, tree_files=((STUB_PATH, stub.encode()),)
+        isolinux,
+        modules,
+        esp,
+        mark,
+        kernel,
+        initrd,
+        tree_files=((STUB_PATH, stub.encode()),),
+        hybrid_mbr=mbr,
     )
 
 

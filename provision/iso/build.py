@@ -116,7 +116,7 @@ def build_iso(req: IsoRequest, progress: Progress | None = None) -> tuple[IsoPla
         size = write_per_host(plan, req.output, req.cache_dir, progress, mode=mode)
         if size is not None:
             return plan, size
-    from provision.iso.writer import write_iso  # pycdlib: only when mastering
+    from provision.iso.writer import write_iso  # only when mastering
 
     return plan, write_iso(plan, req.output, progress, mode=mode)[0]
 

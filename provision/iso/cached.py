@@ -2,13 +2,13 @@
 
 Two media of one profile (and one live environment, bootloader set and server key) differ only
 in the stamp files (plan.STAMP_PATHS: config.toml and the two boot menus).  The
-first medium of a profile is mastered with pycdlib as usual, but with each stamp file in a
+first medium of a profile is mastered as usual (writer.py), but with each stamp file in a
 reserved slot of SLOT bytes (a placeholder), and kept under DATA_DIR/cache/iso as the base,
 with the byte offset of each slot.  Every medium after that is a fast copy of the base (a
 reflink where the file system can, else copy_file_range in the kernel) with the stamp files
 written into their slots, padded with newlines to the slot's size (every stamp file is text
 that ends in a newline: blank lines change nothing for TOML, isolinux or GRUB).  No
-directory record changes, so the filesystem stays exactly as pycdlib mastered it.
+directory record changes, so the filesystem stays exactly as it was mastered.
 
 A stamp file bigger than its slot (a very long host list in a menu) or an offline medium (its
 snapshot is the bulk of it) is mastered from scratch, as before.
@@ -16,19 +16,19 @@ snapshot is the bulk of it) is mastered from scratch, as before.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import replace
 from pathlib import Path
 
+from provision import digest
 from provision.errors import ConfigError
 from provision.fsutil import atomic_output, write_atomic
 from provision.iso.plan import STAMP_PATHS, IsoPlan, Progress
 
 SLOT = 16 * 1024
 PLACEHOLDER = b"# provision: stamp slot\n".ljust(SLOT, b"\n")
-FORMAT = "1"  # bump when the base's layout rules change
+FORMAT = "2"  # bump when the base's layout rules change
 KEEP = 8  # bases kept (most recently used)
 FICLONE = 0x40049409  # linux/fs.h: share the source's extents (btrfs, XFS)
 
@@ -61,7 +61,7 @@ def slotted(plan: IsoPlan) -> tuple[IsoPlan, dict[str, bytes]] | None:
 def base_key(base: IsoPlan) -> str:
     """What identifies a base: every path, mode and size, each source file's identity (path,
     size, mtime, inode) and each generated file's bytes."""
-    h = hashlib.sha256(f"{FORMAT}\0{base.volume_id}\0".encode())
+    h = digest.sha256(f"{FORMAT}\0{base.volume_id}\0".encode())
     for d in base.dirs:
         h.update(f"D {d.posix}\0".encode())
     for f in base.files:
@@ -70,9 +70,11 @@ def base_key(base: IsoPlan) -> str:
             st = f.source.stat()
             h.update(f"{f.source} {st.st_size} {st.st_mtime_ns} {st.st_ino}\0".encode())
         else:
-            h.update(hashlib.sha256(f.data or b"").digest())
+            h.update(digest.sha256(f.data or b"").digest())
     for p in (base.bios_boot, base.boot_catalog, base.efi_boot):
         h.update(f"B {p.posix}\0".encode())
+    if base.hybrid_mbr is not None:
+        h.update(digest.sha256(base.hybrid_mbr.read_bytes()).digest())
     return h.hexdigest()[:32]
 
 
@@ -140,7 +142,7 @@ def _valid_slots(image: Path, slots_file: Path) -> dict[str, int] | None:
 def _make_base(
     base_plan: IsoPlan, image: Path, slots_file: Path, progress: Progress | None
 ) -> dict[str, int]:
-    from provision.iso.writer import write_iso  # pycdlib: only when a base is made
+    from provision.iso.writer import write_iso  # only when a base is made
 
     image.parent.mkdir(parents=True, exist_ok=True)
     _prune(image.parent)

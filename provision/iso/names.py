@@ -20,7 +20,7 @@ MAX_DEPTH = 7  # directory levels below the root (Ecma-119 6.8.2.1)
 _NOT_D1 = re.compile(r"[^A-Z0-9_]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediumPath:
     """Where one file or directory goes: the three names pycdlib wants."""
 

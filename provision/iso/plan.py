@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from provision.errors import ConfigError
@@ -44,9 +44,10 @@ class BootBase:
     kernel: Path
     initrd: Path
     tree_files: tuple[tuple[str, bytes], ...] = ()  # small files on the ISO tree (rel, data)
+    hybrid_mbr: Path | None = None  # syslinux's isohdpfx.bin: USB-bootable; None: CD only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TreeFile:
     rel: str  # path relative to the tree's root, '/'-separated
     source: Path
@@ -54,7 +55,7 @@ class TreeFile:
     mode: int  # permission bits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedFile:
     where: MediumPath
     size: int
@@ -71,6 +72,7 @@ class IsoPlan:
     bios_boot: MediumPath
     boot_catalog: MediumPath
     efi_boot: MediumPath
+    hybrid_mbr: Path | None = None  # the isohybrid MBR's boot code (isohdpfx.bin)
 
     @property
     def data_size(self) -> int:
@@ -123,7 +125,8 @@ def plan_image(
     if stage is not None:
         items.append((f"{STAGE_DIR}/{stamp.stage or stage.rel}", stage.source, stage.mode))
     items += [(f"{SNAPSHOT_DIR}/{t.rel}", t.source, t.mode) for t in snapshot]
-    return _assign(volume_id(stamp.profile), items, sizes, snapshot, stage)
+    plan = _assign(volume_id(stamp.profile), items, sizes, snapshot, stage)
+    return replace(plan, hybrid_mbr=base.hybrid_mbr)
 
 
 def _assign(

@@ -17,12 +17,12 @@ carries).  The chain boots on firmware without Secure Boot as well.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from provision import digest
 from provision.fsutil import atomic_output
 from provision.iso.menus import Templates, render_grub_esp
 from provision.run import run
@@ -38,7 +38,7 @@ def stub_config(templates: Templates, mark: str) -> str:
 
 
 def signed_esp_key(chain: LiveChain, templates: Templates) -> str:
-    h = hashlib.sha256(b"signed-esp-1")
+    h = digest.sha256(b"signed-esp-1")
     for path in (chain.shim, chain.grub, chain.mokmanager):
         st = path.stat()
         h.update(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())

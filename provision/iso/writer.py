@@ -1,106 +1,48 @@
-"""Master an IsoPlan with pycdlib: stream every file, write a temp file, rename (thin applier).
+"""Master an IsoPlan: lay it out, write every structure and file in place, rename (thin applier).
 
-pycdlib writes the filesystem (directories, boot records, hybrid MBR/GPT) and the small files;
-the data of a tree's big files (an offline medium's snapshot, a stage tarball: `streamed`) is
-not copied through Python: pycdlib lays out their extents, then the kernel copies each file
-into its extent (copy_file_range), so a medium of any size is written without its data passing
-through (or staying in) this process's memory.
+layout.py decides where everything goes and makes the directory records (pure); ecma119.py and
+hybrid.py make the other structures' bytes (pure).  Here they are written into a temp file at
+their offsets: the directories one at a time, each file's data copied by the kernel
+(copy_file_range: no copy through this process, a reflink where the file system shares extents),
+so an image of any size and any number of files is written with memory for its directory tree
+only.  The boot file gets its boot info table; the isohybrid MBR and GPT go in last.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import time
 from pathlib import Path
-from typing import BinaryIO, cast
-
-import pycdlib
-from pycdlib.pycdlibexception import PyCdlibException
 
 from provision.errors import ConfigError, ProvisionError
 from provision.fsutil import atomic_output
-from provision.iso import gpt
+from provision.iso import ecma119 as e
+from provision.iso import hybrid
+from provision.iso.layout import (
+    BOOT_RECORD_BLOCK,
+    CATALOG_BLOCK,
+    JOLIET_BLOCK,
+    PVD_BLOCK,
+    TERMINATOR_BLOCK,
+    Continuations,
+    Layout,
+    LayoutError,
+    iso_records,
+    joliet_records,
+    lay_out,
+    pack,
+    path_table,
+    volume,
+)
 from provision.iso.plan import IsoPlan, Progress
-from provision.iso.stamp import SNAPSHOT_DIR, STAGE_DIR
 
-S_IFREG = 0o100000
-BLOCK = 2048
-STREAMED_DIRS = (f"{SNAPSHOT_DIR}/", f"{STAGE_DIR}/")
+BLOCK = e.BLOCK
+BIOS_LOAD_SECTORS = 4  # isolinux: load the first 2 KiB, it reads the rest itself
+ISOHYBRID_SIGNATURE = (0x40, b"\xfb\xc0\x78\x70")  # in isolinux.bin: fit for an isohybrid MBR
 
 
 class IsoError(ProvisionError):
-    """pycdlib refused the image."""
-
-
-class _Hole:
-    """The data pycdlib writes for a streamed file: none (the extent is filled afterwards)."""
-
-    mode = "rb"
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def tell(self) -> int:
-        return 0
-
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-
-_HOLE = cast(BinaryIO, _Hole())  # all pycdlib calls: seek, tell, read
-STREAM_MIN = 64 * 1024  # smaller files are cheaper through pycdlib than one more system call
-
-
-def streamed_files(plan: IsoPlan) -> frozenset[str]:
-    """The files whose data the kernel copies (pure): a tree's, big enough to be worth it."""
-    return frozenset(
-        f.where.posix
-        for f in plan.files
-        if f.source is not None and f.where.posix.startswith(STREAMED_DIRS) and f.size >= STREAM_MIN
-    )
-
-
-def master(plan: IsoPlan, streamed: frozenset[str] = frozenset()) -> pycdlib.PyCdlib:
-    """A pycdlib object holding the plan; file data is only read when it is written out (the
-    `streamed` files' data not at all: see copy_extents)."""
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=plan.volume_id)
-    for d in plan.dirs:
-        iso.add_directory(d.iso, rr_name=d.rr_name, joliet_path=d.joliet)
-    for f in plan.files:
-        w = f.where
-        mode = S_IFREG | f.mode
-        if w.posix in streamed:
-            iso.add_fp(
-                _HOLE, f.size, w.iso, rr_name=w.rr_name, joliet_path=w.joliet, file_mode=mode
-            )
-        elif f.source is not None:
-            # add_file opens the file only while writing: no descriptor per file is held.
-            iso.add_file(
-                str(f.source), w.iso, rr_name=w.rr_name, joliet_path=w.joliet, file_mode=mode
-            )
-        else:
-            data = f.data or b""
-            iso.add_fp(
-                io.BytesIO(data),
-                len(data),
-                w.iso,
-                rr_name=w.rr_name,
-                joliet_path=w.joliet,
-                file_mode=mode,
-            )
-    cat = plan.boot_catalog
-    iso.add_eltorito(
-        plan.bios_boot.iso,
-        bootcatfile=cat.iso,
-        rr_bootcatname=cat.rr_name,
-        joliet_bootcatfile=cat.joliet,
-        boot_load_size=4,
-        boot_info_table=True,
-    )
-    iso.add_eltorito(plan.efi_boot.iso, efi=True, platform_id=0xEF)
-    iso.add_isohybrid(efi=True)
-    return iso
+    """The plan cannot be mastered as an image."""
 
 
 def write_iso(
@@ -117,55 +59,132 @@ def write_iso(
     for f in plan.files:
         if f.source is not None and not os.access(f.source, os.R_OK):
             raise ConfigError(str(f.source), f"cannot read (needed for /{f.where.posix})")
-    streamed = streamed_files(plan)
-    try:
-        iso = master(plan, streamed)
-    except PyCdlibException as exc:
-        raise IsoError(f"{out}: cannot build the image: {exc}") from exc
     if not out.parent.is_dir():
         raise ConfigError(str(out), "its directory does not exist")
-    copies = [(f.source, f.where, f.size) for f in plan.files if f.where.posix in streamed]
-    later = sum(size for _, _, size in copies)
-    cb = (lambda done, total, _opaque: progress(done, total + later)) if progress else None
+    index = {f.where.posix: i for i, f in enumerate(plan.files)}
     try:
-        with atomic_output(out, mode) as tmp, open(tmp, "w+b") as fh:
-            iso.write_fp(fh, progress_cb=cb)
-            extents = [
-                (src, iso.get_record(iso_path=w.iso).extent_location() * BLOCK, size)
-                for src, w, size in copies
-            ]
-            located = {
-                posix: iso.get_record(iso_path=plan.file(posix).where.iso).extent_location() * BLOCK
-                for posix in locate
-            }
-            iso.close()
-            fh.flush()
-            copy_extents(fh.fileno(), extents, progress, fh.seek(0, os.SEEK_END) - later)
-            gpt.repair(fh)
-            fh.flush()
-            size = fh.seek(0, os.SEEK_END)
-    except PyCdlibException as exc:
+        layout = lay_out(plan, e.when_of(time.time()))
+        boot = _boot_file(plan, layout, index[plan.bios_boot.posix])
+        mbr = plan.hybrid_mbr.read_bytes() if plan.hybrid_mbr is not None else None
+    except (LayoutError, ValueError) as exc:
         raise IsoError(f"{out}: cannot build the image: {exc}") from exc
     except OSError as exc:
+        raise ConfigError(str(exc.filename), f"cannot read: {exc.strerror}") from exc
+    try:
+        with atomic_output(out, mode) as tmp, open(tmp, "wb") as fh:
+            fd = fh.fileno()
+            _write_structures(fd, plan, layout, index)
+            _write_files(fd, plan, layout, boot, index[plan.bios_boot.posix], progress)
+            size = _write_system_area(fd, plan, layout, mbr, index)
+    except OSError as exc:
         raise ConfigError(str(out), f"cannot write: {exc.strerror or exc}") from exc
+    located = {posix: layout.placed.extents[index[posix]] * BLOCK for posix in locate}
     return size, located
 
 
-def copy_extents(
-    out_fd: int,
-    extents: list[tuple[Path | None, int, int]],
-    progress: Progress | None = None,
-    done: int = 0,
+def _boot_file(plan: IsoPlan, layout: Layout, i: int) -> bytes:
+    """isolinux.bin with its boot info table (small: read whole)."""
+    f = plan.files[i]
+    data = f.data if f.source is None else f.source.read_bytes()
+    assert data is not None
+    if len(data) != f.size:
+        raise ValueError(f"{f.source} changed while the image was written")
+    if plan.hybrid_mbr is not None:
+        at, signature = ISOHYBRID_SIGNATURE
+        if data[at : at + len(signature)] != signature:
+            raise ValueError(
+                f"{f.source or f.where.posix} is not an isohybrid-capable isolinux.bin"
+            )
+    return e.boot_info_table(data, PVD_BLOCK, layout.placed.extents[i])
+
+
+def _write_structures(fd: int, plan: IsoPlan, layout: Layout, index: dict[str, int]) -> None:
+    tree, extents = layout.tree, layout.placed.extents
+    efi_i = index[plan.efi_boot.posix]
+    for block, data in (
+        (
+            PVD_BLOCK,
+            e.volume_descriptor(volume(layout, plan.volume_id, joliet=False), joliet=False),
+        ),
+        (BOOT_RECORD_BLOCK, e.boot_record(CATALOG_BLOCK)),
+        (
+            JOLIET_BLOCK,
+            e.volume_descriptor(volume(layout, plan.volume_id, joliet=True), joliet=True),
+        ),
+        (TERMINATOR_BLOCK, e.terminator()),
+    ):
+        os.pwrite(fd, data, block * BLOCK)
+    catalog = e.boot_catalog(
+        extents[index[plan.bios_boot.posix]],
+        BIOS_LOAD_SECTORS,
+        extents[efi_i],
+        efi_sectors(plan.files[efi_i].size),
+    )
+    os.pwrite(fd, catalog, CATALOG_BLOCK * BLOCK)
+    for (joliet, big), block in zip(
+        ((False, False), (False, True), (True, False), (True, True)),
+        layout.path_tables,
+        strict=True,
+    ):
+        os.pwrite(fd, path_table(layout, joliet=joliet, big_endian=big), block * BLOCK)
+    ce = Continuations(layout.ce_first)
+    for d in tree.iso_order:
+        data = pack(iso_records(plan, tree, d, layout.placed, ce))
+        assert len(data) == tree.dirs[d].size
+        os.pwrite(fd, data, tree.dirs[d].block * BLOCK)
+    assert ce.blocks == layout.ce_blocks
+    if ce.data:
+        os.pwrite(fd, bytes(ce.data), layout.ce_first * BLOCK)
+    for d in tree.joliet_order:
+        data = pack(joliet_records(plan, tree, d, layout.placed))
+        assert len(data) == tree.dirs[d].joliet_size
+        os.pwrite(fd, data, tree.dirs[d].joliet_block * BLOCK)
+
+
+def efi_sectors(size: int) -> int:
+    """The ESP image's length in 512-byte sectors, whole blocks (the catalog and MBR count)."""
+    return -(-size // BLOCK) * (BLOCK // 512)
+
+
+def _write_files(
+    fd: int, plan: IsoPlan, layout: Layout, boot: bytes, boot_index: int, progress: Progress | None
 ) -> None:
-    """Copy each (source file, offset in the image, size) into the image, in the kernel."""
-    total = done + sum(size for _, _, size in extents)
-    for source, offset, size in extents:
-        assert source is not None
-        with open(source, "rb") as src:
-            copy_range(src.fileno(), out_fd, offset, size, str(source))
-        done += size
+    total, done = plan.data_size, 0
+    for i, f in enumerate(plan.files):
+        offset = layout.placed.extents[i] * BLOCK
+        if i == boot_index:
+            os.pwrite(fd, boot, offset)
+        elif f.source is None:
+            os.pwrite(fd, f.data or b"", offset)
+        else:
+            with open(f.source, "rb") as src:
+                copy_range(src.fileno(), fd, offset, f.size, str(f.source))
+        done += f.size
         if progress is not None:
             progress(done, total)
+    end = layout.space_blocks * BLOCK
+    os.ftruncate(fd, end)
+
+
+def _write_system_area(
+    fd: int, plan: IsoPlan, layout: Layout, mbr: bytes | None, index: dict[str, int]
+) -> int:
+    iso_bytes = layout.space_blocks * BLOCK
+    if mbr is None:
+        return iso_bytes
+    efi_i = index[plan.efi_boot.posix]
+    head, tail, size = hybrid.system_area(
+        mbr,
+        hybrid.new_ids(),
+        iso_bytes=iso_bytes,
+        bios_block=layout.placed.extents[index[plan.bios_boot.posix]],
+        efi_block=layout.placed.extents[efi_i],
+        efi_sectors=efi_sectors(plan.files[efi_i].size),
+    )
+    os.ftruncate(fd, size)
+    os.pwrite(fd, head, 0)
+    os.pwrite(fd, tail, size - len(tail))
+    return size
 
 
 def copy_range(src_fd: int, out_fd: int, offset: int, size: int, name: str) -> None:

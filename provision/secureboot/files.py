@@ -84,7 +84,7 @@ def find(wanted: SignedFile) -> Path:
 def require_signed(path: Path, what: str) -> None:
     """ConfigError unless the image carries at least one Authenticode signature."""
     try:
-        count = pe.signatures(path.read_bytes())
+        count = pe.file_signatures(path)
     except pe.PeError as exc:
         raise ConfigError(str(path), f"{what}: {exc}") from exc
     if count == 0:

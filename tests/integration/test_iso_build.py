@@ -3,6 +3,8 @@ read its boot records, bad input leaves nothing behind."""
 
 from __future__ import annotations
 
+import io
+import os
 import resource
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pycdlib
 import pytest
 
 from provision.iso.plan import IsoPlan
@@ -156,6 +159,66 @@ def test_offline_image_carries_the_snapshot(data: Path, tmp_path: Path) -> None:
     # xorriso agrees on the Rock Ridge names.
     found = run(["xorriso", "-indev", str(out), "-find", "/provision/snapshot", "-type", "f"])
     assert f"'/provision/snapshot/{pkg}'" in found.stdout
+
+
+def test_names_modes_and_data_round_trip_through_two_readers(data: Path, tmp_path: Path) -> None:
+    """Long names (past what a directory record holds: continued in a Rock Ridge continuation
+    area), non-ASCII names, empty files, file modes: xorriso extracts the tree by Rock Ridge
+    and pycdlib reads it by Joliet; both give back every file byte for byte."""
+    snap = tmp_path / "snap"
+    files = {
+        "binhost/Packages": (b"PACKAGES: 3\n", 0o644),
+        f"binhost/app-misc/{'long' * 50}-1.0-1.gpkg.tar": (os.urandom(5000), 0o644),
+        "binhost/app-misc/ünïcødé-1.0-1.gpkg.tar": (b"u" * 3, 0o600),
+        "binhost/dev-lang/python/python-3.12.1-1.gpkg.tar": (os.urandom(300_000), 0o644),
+        "binhost/empty": (b"", 0o644),
+        "repo/profiles/repo_name": (b"demo\n", 0o644),
+    }
+    for rel, (content, mode) in files.items():
+        path = snap / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
+    out = tmp_path / "names.iso"
+    rc = iso_cli(
+        data, "desktop-amd64", "--server", SERVER, "--offline-from", str(snap), "-o", str(out)
+    )
+    assert rc == 0
+    back = tmp_path / "back"
+    run(
+        [
+            "xorriso",
+            "-osirrox",
+            "on",
+            "-indev",
+            str(out),
+            "-extract",
+            "/provision/snapshot",
+            str(back),
+        ]
+    )
+    got = {p.relative_to(back).as_posix(): p for p in back.rglob("*") if p.is_file()}
+    assert set(got) == set(files)
+    for rel, (content, mode) in files.items():
+        assert got[rel].read_bytes() == content, rel
+        assert got[rel].stat().st_mode & 0o777 == mode, rel
+    iso = pycdlib.PyCdlib()
+    iso.open(str(out))
+    try:
+        joliet = {
+            f"{top}/{name}"
+            for top, _, names in iso.walk(joliet_path="/provision/snapshot")
+            for name in names
+        }
+        assert "/provision/snapshot/binhost/app-misc/ünïcødé-1.0-1.gpkg.tar" in joliet
+        assert all(len(p.rsplit("/", 1)[1]) <= 64 for p in joliet)  # Joliet's limit
+        buf = io.BytesIO()
+        iso.get_file_from_iso_fp(
+            buf, joliet_path="/provision/snapshot/binhost/dev-lang/python/python-3.12.1-1.gpkg.tar"
+        )
+        assert buf.getvalue() == files["binhost/dev-lang/python/python-3.12.1-1.gpkg.tar"][0]
+    finally:
+        iso.close()
 
 
 def test_offline_uses_the_current_snapshot(data: Path, tmp_path: Path) -> None:

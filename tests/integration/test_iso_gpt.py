@@ -18,7 +18,7 @@ ISOHDPFX = "/usr/lib/ISOLINUX/isohdpfx.bin"
 
 def sgdisk_verify(image: Path) -> tuple[int, list[str]]:
     """`sgdisk -v`'s exit code and its findings, numbers replaced by N (the partition-array
-    sizes differ: pycdlib writes 128 entries, xorriso 248, so the overlap is 34 vs 64 blocks)."""
+    sizes differ: we write 128 entries, xorriso 248, so the overlap is 34 vs 64 blocks)."""
     res = run(["sgdisk", "-v", str(image)], check=False)
     findings = [
         re.sub(r"\d+", "N", line.strip())

@@ -1,17 +1,13 @@
-"""The medium's file list (pure): base + stamp (+ snapshot), and the GPT CRC repair."""
+"""The medium's file list (pure): base + stamp (+ snapshot)."""
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from provision.errors import ConfigError
-from provision.iso import gpt
 from provision.iso.menus import load_templates
 from provision.iso.plan import BootBase, IsoPlan, TreeFile, plan_image, volume_id
 from tests.unit.iso_samples import STAMP
@@ -116,55 +112,3 @@ def test_snapshot_may_not_shadow_a_boot_file() -> None:
 )
 def test_volume_id(profile: str, vol: str) -> None:
     assert volume_id(profile) == vol
-
-
-def _gpt_image(entries: bytes, bad: bool = True) -> bytes:
-    """A 64-sector image with primary and backup GPT headers whose CRCs are wrong."""
-    sectors, count, esize = 64, 4, 128
-    img = bytearray(sectors * 512)
-
-    def header(current: int, backup: int, array: int, guid: bytes) -> bytes:
-        h = struct.pack(
-            "<8sIIIIQQQQ16sQIII",
-            b"EFI PART",
-            0x10000,
-            92,
-            0xDEAD if bad else 0,
-            0,
-            current,
-            backup,
-            34,
-            sectors - 34,
-            guid,
-            array,
-            count,
-            esize,
-            0xBEEF,
-        )
-        return h + b"\0" * (512 - len(h))
-
-    img[512:1024] = header(1, sectors - 1, 2, b"g" * 16)
-    img[1024 : 1024 + len(entries)] = entries
-    img[(sectors - 1) * 512 :] = header(sectors - 1, 1, sectors - 2, b"h" * 16)
-    img[(sectors - 2) * 512 : (sectors - 2) * 512 + 128] = b"other-guids".ljust(128, b"\0")
-    return bytes(img)
-
-
-def test_gpt_repair() -> None:
-    entries = b"partition-1".ljust(128, b"\0") + b"\0" * 3 * 128
-    fh = io.BytesIO(_gpt_image(entries))
-    assert gpt.repair(fh)
-    data = fh.getvalue()
-    for lba, array in ((1, 2), (63, 62)):
-        h = data[lba * 512 : lba * 512 + 92]
-        assert struct.unpack_from("<I", h, 88)[0] == zlib.crc32(entries)
-        zeroed = h[:16] + b"\0\0\0\0" + h[20:]
-        assert struct.unpack_from("<I", h, 16)[0] == zlib.crc32(zeroed)
-        assert data[array * 512 : array * 512 + 512] == entries[:512]
-        assert gpt.disk_guid(h) == b"g" * 16  # one disk GUID (pycdlib writes two)
-
-
-def test_gpt_repair_without_gpt() -> None:
-    fh = io.BytesIO(b"\0" * 4096)
-    assert not gpt.repair(fh)
-    assert fh.getvalue() == b"\0" * 4096

@@ -54,6 +54,19 @@ def test_signatures_are_counted(count: int) -> None:
     assert pe.signatures(make_pe(signatures=count)) == count
 
 
+@pytest.mark.parametrize("count", [0, 2])
+def test_a_file_is_mapped_not_read(tmp_path: Path, count: int) -> None:
+    path = tmp_path / "vmlinuz"
+    path.write_bytes(make_pe(signatures=count))
+    assert pe.file_signatures(path) == count
+    path.write_bytes(b"")
+    with pytest.raises(pe.PeError):
+        pe.file_signatures(path)
+    path.write_bytes(b"MZ" + bytes(100))
+    with pytest.raises(pe.PeError):
+        pe.file_signatures(path)
+
+
 def test_pe32_too() -> None:
     assert pe.signatures(make_pe(signatures=1, magic=pe.PE32)) == 1
 
