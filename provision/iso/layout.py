@@ -80,7 +80,7 @@ def build_tree(plan: IsoPlan) -> Tree:
         node = Dir(
             _leaf(d.iso).encode("ascii"),
             _leaf(d.joliet).encode("utf-16-be"),
-            d.rr_name.encode(),
+            d.rr_name.encode("utf-8", "surrogateescape"),
             parent,
         )
         index[d.posix] = len(dirs)
@@ -135,7 +135,7 @@ def file_info(plan: IsoPlan, i: int) -> FileInfo:
     return FileInfo(
         _leaf(w.iso).encode("ascii"),
         _leaf(w.joliet).encode("utf-16-be"),
-        w.rr_name.encode(),
+        w.rr_name.encode("utf-8", "surrogateescape"),
         size,
         stat.S_IFREG | mode,
     )

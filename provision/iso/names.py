@@ -18,6 +18,7 @@ ISO_DIR_MAX = 31
 JOLIET_MAX = 64
 MAX_DEPTH = 7  # directory levels below the root (Ecma-119 6.8.2.1)
 _NOT_D1 = re.compile(r"[^A-Z0-9_]")
+_NOT_JOLIET = re.compile("[\x00-\x1f*/:;?\\\\\ud800-\udfff\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,14 @@ def _unique(candidate: str, taken: set[str], limit: int, is_file: bool) -> str:
         n += 1
 
 
+def joliet_name(name: str) -> str:
+    """The name in characters Joliet allows (UCS-2, without control characters and * / : ; ? \\):
+    others become '_' (a byte that is not UTF-8, kept by Python as a lone surrogate, too)."""
+    return _NOT_JOLIET.sub("_", name)
+
+
 def _joliet_component(name: str, taken: set[str]) -> str:
+    name = joliet_name(name)
     if len(name) <= JOLIET_MAX and name not in taken:
         return name
     stem, dot, ext = name.rpartition(".")

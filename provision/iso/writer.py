@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from provision.errors import ConfigError, ProvisionError
 from provision.fsutil import atomic_output
@@ -69,7 +70,7 @@ def write_iso(
     except (LayoutError, ValueError) as exc:
         raise IsoError(f"{out}: cannot build the image: {exc}") from exc
     except OSError as exc:
-        raise ConfigError(str(exc.filename), f"cannot read: {exc.strerror}") from exc
+        raise ConfigError(str(exc.filename or out), f"cannot read: {exc.strerror}") from exc
     try:
         with atomic_output(out, mode) as tmp, open(tmp, "wb") as fh:
             fd = fh.fileno()
@@ -157,13 +158,21 @@ def _write_files(
         elif f.source is None:
             os.pwrite(fd, f.data or b"", offset)
         else:
-            with open(f.source, "rb") as src:
+            with _open_source(f.source) as src:
                 copy_range(src.fileno(), fd, offset, f.size, str(f.source))
         done += f.size
         if progress is not None:
             progress(done, total)
     end = layout.space_blocks * BLOCK
     os.ftruncate(fd, end)
+
+
+def _open_source(path: Path) -> BinaryIO:
+    """The file open for reading; an error names it (not the image)."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
 
 
 def _write_system_area(

@@ -163,8 +163,9 @@ def test_offline_image_carries_the_snapshot(data: Path, tmp_path: Path) -> None:
 
 def test_names_modes_and_data_round_trip_through_two_readers(data: Path, tmp_path: Path) -> None:
     """Long names (past what a directory record holds: continued in a Rock Ridge continuation
-    area), non-ASCII names, empty files, file modes: xorriso extracts the tree by Rock Ridge
-    and pycdlib reads it by Joliet; both give back every file byte for byte."""
+    area), non-ASCII names and names that are not UTF-8, empty files, file modes: xorriso
+    extracts the tree by Rock Ridge and pycdlib reads it by Joliet; both give back every file
+    byte for byte."""
     snap = tmp_path / "snap"
     files = {
         "binhost/Packages": (b"PACKAGES: 3\n", 0o644),
@@ -172,6 +173,7 @@ def test_names_modes_and_data_round_trip_through_two_readers(data: Path, tmp_pat
         "binhost/app-misc/ünïcødé-1.0-1.gpkg.tar": (b"u" * 3, 0o600),
         "binhost/dev-lang/python/python-3.12.1-1.gpkg.tar": (os.urandom(300_000), 0o644),
         "binhost/empty": (b"", 0o644),
+        os.fsdecode(b"binhost/latin1-caf\xe9.txt"): (b"not UTF-8", 0o644),  # Rock Ridge: bytes
         "repo/profiles/repo_name": (b"demo\n", 0o644),
     }
     for rel, (content, mode) in files.items():
@@ -211,6 +213,7 @@ def test_names_modes_and_data_round_trip_through_two_readers(data: Path, tmp_pat
             for name in names
         }
         assert "/provision/snapshot/binhost/app-misc/ünïcødé-1.0-1.gpkg.tar" in joliet
+        assert "/provision/snapshot/binhost/latin1-caf_.txt" in joliet  # Joliet: UCS-2 only
         assert all(len(p.rsplit("/", 1)[1]) <= 64 for p in joliet)  # Joliet's limit
         buf = io.BytesIO()
         iso.get_file_from_iso_fp(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from provision.errors import ConfigError
-from provision.iso.names import NameTable, iso_dir_name, iso_file_name
+from provision.iso.names import NameTable, iso_dir_name, iso_file_name, joliet_name
 
 
 @pytest.mark.parametrize(
@@ -86,3 +88,13 @@ def test_depth_limit() -> None:
     t.add("/".join([*parts, "file"]), is_dir=False)  # a file at level 7 is fine
     with pytest.raises(ConfigError, match="deeper than 7"):
         t.add("/".join([*parts, "d7"]), is_dir=True)
+
+
+def test_joliet_names_are_ucs2_without_reserved_characters() -> None:
+    name = os.fsdecode(b"caf\xe9;x*y?z:\\a\x01b-") + "\U0001f600-\u00fc.tar"
+    assert joliet_name(name) == "caf__x_y_z__a_b-_-\u00fc.tar"
+    table = NameTable()
+    table.add("d", is_dir=True)
+    one = table.add("d/a?b", is_dir=False)
+    two = table.add("d/a*b", is_dir=False)  # the same Joliet name: made unique
+    assert (one.joliet, two.joliet) == ("/d/a_b", "/d/a_b~1")
