@@ -16,6 +16,7 @@ from pathlib import Path
 import pycdlib
 import pytest
 
+from provision.errors import ConfigError
 from provision.iso.plan import IsoPlan
 from provision.iso.writer import write_iso
 from provision.run import run
@@ -322,6 +323,26 @@ def test_interrupted_write_leaves_nothing(data: Path, tmp_path: Path) -> None:
         write_iso(plan, out, boom)
     assert seen and 0 < seen[-1] < plan.data_size + 2 * 1024 * 1024
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_shrinks_while_written_leaves_nothing(data: Path, tmp_path: Path) -> None:
+    """The layout is made from the sizes the plan saw; a snapshot file that is shorter when its
+    data is copied is an error naming it, and no image is left (no hole in place of data)."""
+    from provision.iso.build import IsoRequest, plan_request
+
+    snap = tmp_path / "snap"
+    (snap / "binhost").mkdir(parents=True)
+    pkg = snap / "binhost" / "a-1.gpkg.tar"
+    pkg.write_bytes(os.urandom(100_000))
+    out = tmp_path / "out" / "x.iso"
+    out.parent.mkdir()
+    plan = plan_request(
+        IsoRequest(data, PROFILES, "desktop-amd64", out, server=SERVER, offline_from=snap)
+    )
+    pkg.write_bytes(b"short")
+    with pytest.raises(ConfigError, match="changed while the image was written"):
+        write_iso(plan, out)
+    assert list(out.parent.iterdir()) == []
 
 
 def test_output_too_large_for_the_disk(data: Path, tmp_path: Path) -> None:
