@@ -8,8 +8,10 @@ common case skips Flask's routing and response objects:
     GET|HEAD /repo/<profile>/<snapshot|id>.tar.gz a snapshot's repository tarball
 
 served with ETag and Last-Modified, 304 for a matching If-None-Match / If-Modified-Since, and
-one byte range (206, 416) honouring If-Range.  The `current` link is read per request (one
-readlink: a flip shows at once), snapshot directories are resolved once (they are immutable),
+one byte range (206, 416) honouring If-Range.  The `current` link is remembered while inotify
+reports no change in its directory (provision.server.watch: a flip shows as soon as its event is
+read, within milliseconds; without inotify it is read per request), snapshot directories are
+resolved once (they are immutable),
 a file is opened without following a last symlink and checked to be a regular file.  Bodies:
 small files in one piece, big ones in 1 MiB chunks from an iterator that closes the file when
 the server closes it; never the whole of a big file in memory.
@@ -30,7 +32,9 @@ from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from provision.server.watch import Watcher, watcher
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -124,6 +128,8 @@ class SnapshotFiles:
         self.app = app
         self.snapshots = os.path.join(data_dir, "snapshots")
         self.small = SmallFiles()
+        self._current: dict[str, tuple[str, int, int]] = {}  # profile -> (id, generations)
+        self._watch: Watcher | Literal[False] | None = False  # False: not asked yet
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -164,12 +170,35 @@ class SnapshotFiles:
         return None
 
     def current(self, profile: str) -> str | None:
-        """The id `current` points to, read per request (a flip shows at once)."""
+        """The id `current` points to: remembered while inotify reports no change in the
+        profile's directory or in snapshots/ (provision.server.watch), else read (a flip shows
+        at once either way)."""
+        directory = f"{self.snapshots}/{profile}"
+        watcher = self._watcher()
+        known = self._current.get(profile)
+        if known is not None and watcher is not None:
+            sid, here, above = known
+            if (watcher.generation(directory), watcher.generation(self.snapshots)) == (here, above):
+                return sid
+        generations = None
+        if watcher is not None:  # watched before the read: a change after it is an event
+            parent, own = watcher.watch(self.snapshots), watcher.watch(directory)
+            if parent is not None and own is not None:
+                generations = (own, parent)
         try:
-            sid = os.readlink(f"{self.snapshots}/{profile}/current")
+            sid = os.readlink(f"{directory}/current")
         except OSError:
             return None
-        return sid if NAME.fullmatch(sid) else None
+        if not NAME.fullmatch(sid):
+            return None
+        if generations is not None:
+            self._current[profile] = (sid, *generations)
+        return sid
+
+    def _watcher(self) -> Watcher | None:
+        if self._watch is False:
+            self._watch = watcher()
+        return self._watch
 
     def snapshot(self, profile: str, sid: str, current_word: str) -> str | None:
         if sid == current_word:
@@ -268,9 +297,9 @@ Body = Small | OpenFile
 
 class SmallFiles:
     """Small snapshot files kept in memory by path, up to MEMORY bytes in all, the oldest
-    forgotten first.  A binhost answer from here costs two system calls (the readlink of
-    `current`, a stat) instead of six: under many threads each one is a hand-off of the GIL
-    (issue 20)."""
+    forgotten first.  A binhost answer from here costs one system call (a stat: still there,
+    still the same file; `current` is remembered, see SnapshotFiles.current) instead of six:
+    under many threads each one is a hand-off of the GIL (issue 20)."""
 
     MEMORY = 32 * 1024 * 1024
 

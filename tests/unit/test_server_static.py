@@ -4,6 +4,7 @@ would serve (anything doubtful goes on to it)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from provision.server import static
 from provision.server.static import (
     Small,
     SmallFiles,
@@ -133,16 +135,73 @@ def test_doubtful_requests_go_to_the_blueprint(app: Flask, snap: Path) -> None:
     assert post == [] and passed == [*doubtful, URL]
 
 
-def test_a_flip_shows_at_once(client: FlaskClient, snap: Path) -> None:
-    assert client.get("/binhost/p/Packages").data == b"PACKAGES: 0\n"
-    flip = snap.parent / "20260102T000000Z-fedcba"
+def flip_to(snap: Path, name: str, packages: str) -> Path:
+    flip = snap.parent / name
     (flip / "binhost").mkdir(parents=True)
     (flip / "meta.json").write_text("{}")
-    (flip / "binhost" / "Packages").write_text("PACKAGES: 1\n")
+    (flip / "binhost" / "Packages").write_text(packages)
     os.symlink(flip.name, snap.parent / "next")
-    os.replace(snap.parent / "next", snap.parent / "current")
-    resp = client.get("/binhost/p/Packages")
-    assert resp.data == b"PACKAGES: 1\n" and resp.headers["X-Provision-Snapshot"] == flip.name
+    os.replace(snap.parent / "next", snap.parent / "current")  # as publish flips it
+    return flip
+
+
+def test_a_flip_shows_within_milliseconds(client: FlaskClient, snap: Path) -> None:
+    """`current` is remembered until inotify reports a change in its directory: the flip shows
+    as soon as the event is read (this process's watcher thread), and every answer until then
+    is the previous snapshot's, whole (its data with its id)."""
+    assert client.get("/binhost/p/Packages").data == b"PACKAGES: 0\n"
+    flip = flip_to(snap, "20260102T000000Z-fedcba", "PACKAGES: 1\n")
+    deadline = time.monotonic() + 2
+    while True:
+        resp = client.get("/binhost/p/Packages")
+        answer = (resp.data, resp.headers["X-Provision-Snapshot"])
+        if answer == (b"PACKAGES: 1\n", flip.name):
+            break
+        assert answer == (b"PACKAGES: 0\n", snap.name)
+        assert time.monotonic() < deadline, "the flip did not show within 2 s"
+        time.sleep(0.001)
+
+
+def test_current_is_read_again_only_after_a_change(
+    app: Flask, snap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
+    reads: list[str] = []
+    real_readlink = os.readlink
+
+    def spy(path: str) -> str:
+        reads.append(path)
+        return real_readlink(path)
+
+    monkeypatch.setattr(os, "readlink", spy)
+    assert layer.current("p") == snap.name and len(reads) == 1
+    assert layer.current("p") == snap.name and len(reads) == 1  # remembered: no system call
+    flip = flip_to(snap, "20260102T000000Z-fedcba", "PACKAGES: 1\n")
+    deadline = time.monotonic() + 2
+    while layer.current("p") != flip.name:
+        assert time.monotonic() < deadline, "the flip did not show within 2 s"
+        time.sleep(0.001)
+    assert len(reads) >= 2 and layer.current("p") == flip.name
+    assert layer.current("nosuch") is None and layer.current("nosuch") is None
+    assert "nosuch" not in layer._current  # a directory that is not there is not remembered
+
+
+def test_without_inotify_current_is_read_every_time(
+    app: Flask, snap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(static, "watcher", lambda: None)
+    layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
+    reads: list[str] = []
+    real_readlink = os.readlink
+
+    def spy(path: str) -> str:
+        reads.append(path)
+        return real_readlink(path)
+
+    monkeypatch.setattr(os, "readlink", spy)
+    assert [layer.current("p") for _ in range(3)] == [snap.name] * 3 and len(reads) == 3
+    flip = flip_to(snap, "20260102T000000Z-fedcba", "PACKAGES: 1\n")
+    assert layer.current("p") == flip.name  # at once
 
 
 def test_small_files_are_answered_from_memory(
