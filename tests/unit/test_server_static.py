@@ -162,18 +162,24 @@ def test_a_flip_shows_within_milliseconds(client: FlaskClient, snap: Path) -> No
         time.sleep(0.001)
 
 
-def test_current_is_read_again_only_after_a_change(
-    app: Flask, snap: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
-    reads: list[str] = []
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The links os.readlink reads from here on."""
+    seen: list[str] = []
     real_readlink = os.readlink
 
     def spy(path: str) -> str:
-        reads.append(path)
+        seen.append(path)
         return real_readlink(path)
 
     monkeypatch.setattr(os, "readlink", spy)
+    return seen
+
+
+def test_current_is_read_again_only_after_a_change(
+    app: Flask, snap: Path, reads: list[str]
+) -> None:
+    layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
     assert layer.current("p") == snap.name and len(reads) == 1
     assert layer.current("p") == snap.name and len(reads) == 1  # remembered: no system call
     flip = flip_to(snap, "20260102T000000Z-fedcba", "PACKAGES: 1\n")
@@ -187,18 +193,10 @@ def test_current_is_read_again_only_after_a_change(
 
 
 def test_without_inotify_current_is_read_every_time(
-    app: Flask, snap: Path, monkeypatch: pytest.MonkeyPatch
+    app: Flask, snap: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(static, "watcher", lambda: None)
     layer = SnapshotFiles(lambda e, s: [], app.config["PROVISION"].data_dir)
-    reads: list[str] = []
-    real_readlink = os.readlink
-
-    def spy(path: str) -> str:
-        reads.append(path)
-        return real_readlink(path)
-
-    monkeypatch.setattr(os, "readlink", spy)
     assert [layer.current("p") for _ in range(3)] == [snap.name] * 3 and len(reads) == 3
     flip = flip_to(snap, "20260102T000000Z-fedcba", "PACKAGES: 1\n")
     assert layer.current("p") == flip.name  # at once
