@@ -73,8 +73,9 @@ def base_key(base: IsoPlan) -> str:
             h.update(digest.sha256(f.data or b"").digest())
     for p in (base.bios_boot, base.boot_catalog, base.efi_boot):
         h.update(f"B {p.posix}\0".encode())
-    if base.hybrid_mbr is not None:
-        h.update(digest.sha256(base.hybrid_mbr.read_bytes()).digest())
+    if base.hybrid_mbr is not None:  # by identity, like every source file (no read)
+        st = base.hybrid_mbr.stat()
+        h.update(f"M {base.hybrid_mbr} {st.st_size} {st.st_mtime_ns} {st.st_ino}\0".encode())
     return h.hexdigest()[:32]
 
 

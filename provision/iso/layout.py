@@ -195,14 +195,13 @@ def iso_records(
     yield e.record(b"\x00", node.block, node.size, e.FLAG_DIR, when, su)
     up = [e.rr(), e.px(DIR_MODE, 2 + len(parent.subdirs)), e.tf(when)]
     yield e.record(b"\x01", parent.block, parent.size, e.FLAG_DIR, when, b"".join(up))
-    for _, kind, i in _entries(plan, tree, d, joliet=False):
-        if kind == "d":
+    for _, i, info in _entries(plan, tree, d, joliet=False):
+        if info is None:
             sub = dirs[i]
             entries = [e.rr(), e.px(DIR_MODE, 2 + len(sub.subdirs)), e.tf(when), *e.nm(sub.rr_name)]
             su = _with_ce(sub.iso_id, entries, ce)
             yield e.record(sub.iso_id, sub.block, sub.size, e.FLAG_DIR, when, su)
             continue
-        info = file_info(plan, i)
         first = CATALOG_BLOCK if i == CATALOG else placed.extents[i]
         for block, size, flags in _extents(first, info.size):
             entries = [e.rr(), e.px(info.mode, 1), e.tf(when), *e.nm(info.rr_name)]
@@ -215,27 +214,30 @@ def joliet_records(plan: IsoPlan, tree: Tree, d: int, placed: Placed) -> Iterato
     node, parent = dirs[d], dirs[dirs[d].parent]
     yield e.record(b"\x00", node.joliet_block, node.joliet_size, e.FLAG_DIR, when)
     yield e.record(b"\x01", parent.joliet_block, parent.joliet_size, e.FLAG_DIR, when)
-    for _, kind, i in _entries(plan, tree, d, joliet=True):
-        if kind == "d":
+    for _, i, info in _entries(plan, tree, d, joliet=True):
+        if info is None:
             sub = dirs[i]
             yield e.record(sub.joliet_id, sub.joliet_block, sub.joliet_size, e.FLAG_DIR, when)
             continue
-        info = file_info(plan, i)
         first = CATALOG_BLOCK if i == CATALOG else placed.extents[i]
         for block, size, flags in _extents(first, info.size):
             yield e.record(info.joliet_id, block, size, flags, when)
 
 
-def _entries(plan: IsoPlan, tree: Tree, d: int, *, joliet: bool) -> list[tuple[object, str, int]]:
+def _entries(
+    plan: IsoPlan, tree: Tree, d: int, *, joliet: bool
+) -> list[tuple[Any, int, FileInfo | None]]:
+    """(sort key, index, the file's names and mode or None for a subdirectory), in the
+    directory's order."""
     node = tree.dirs[d]
-    out: list[tuple[object, str, int]] = []
+    out: list[tuple[Any, int, FileInfo | None]] = []
     for i in node.subdirs:
         sub = tree.dirs[i]
-        out.append((sub.joliet_id if joliet else _iso_key(sub.iso_id), "d", i))
+        out.append((sub.joliet_id if joliet else _iso_key(sub.iso_id), i, None))
     for i in node.files:
         info = file_info(plan, i)
-        out.append((info.joliet_id if joliet else _iso_key(info.iso_id), "f", i))
-    out.sort(key=lambda t: t[0])  # type: ignore[arg-type,return-value]
+        out.append((info.joliet_id if joliet else _iso_key(info.iso_id), i, info))
+    out.sort(key=lambda t: t[0])
     return out
 
 
@@ -272,15 +274,6 @@ class Layout:
     space_blocks: int  # the ISO volume's size in blocks
 
 
-def _measure(records: Iterator[bytes]) -> int:
-    used = 0
-    for rec in records:
-        if used % e.BLOCK + len(rec) > e.BLOCK:
-            used += -used % e.BLOCK
-        used += len(rec)
-    return _blocks(used) * e.BLOCK
-
-
 def lay_out(plan: IsoPlan, when: e.When) -> Layout:
     """Every directory's size and block, every file's first block, the volume's size."""
     tree = build_tree(plan)
@@ -288,8 +281,8 @@ def lay_out(plan: IsoPlan, when: e.When) -> Layout:
     sizing = Placed(array("I", bytes(4 * len(plan.files))), when)
     ce = Continuations(0)
     for d in tree.iso_order:
-        dirs[d].size = _measure(iso_records(plan, tree, d, sizing, ce))
-        dirs[d].joliet_size = _measure(joliet_records(plan, tree, d, sizing))
+        dirs[d].size = len(pack(iso_records(plan, tree, d, sizing, ce)))
+        dirs[d].joliet_size = len(pack(joliet_records(plan, tree, d, sizing)))
     iso_pt = sum(e.path_entry_len(dirs[d].iso_id) for d in tree.iso_order)
     joliet_pt = sum(e.path_entry_len(dirs[d].joliet_id) for d in tree.joliet_order)
     block = FIRST_FREE
