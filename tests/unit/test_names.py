@@ -145,7 +145,8 @@ def test_order_id_any_input(value: Any) -> None:
         number = OrderId(value)
     except ConfigError:
         return
-    assert 1 <= number <= ORDER_ID_MAX
+    assert isinstance(number, int) and 1 <= number <= ORDER_ID_MAX
+    assert number == int(value)  # what was given, not another number
 
 
 @pytest.mark.parametrize("value", [0, -1, ORDER_ID_MAX + 1, "1e3", True, None, 1.5, "", " 7", "-3"])
