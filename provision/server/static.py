@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from provision.server.watch import Watcher, watcher
+from provision.server.watch import watcher
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -129,7 +129,6 @@ class SnapshotFiles:
         self.snapshots = os.path.join(data_dir, "snapshots")
         self.small = SmallFiles()
         self._current: dict[str, tuple[str, int, int]] = {}  # profile -> (id, generations)
-        self._watch: Watcher | Literal[False] | None = False  # False: not asked yet
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -171,18 +170,18 @@ class SnapshotFiles:
 
     def current(self, profile: str) -> str | None:
         """The id `current` points to: remembered while inotify reports no change in the
-        profile's directory or in snapshots/ (provision.server.watch), else read (a flip shows
-        at once either way)."""
+        profile's directory or in snapshots/ (provision.server.watch: a flip shows within
+        milliseconds), else read per request (at once)."""
         directory = f"{self.snapshots}/{profile}"
-        watcher = self._watcher()
+        w = watcher()
         known = self._current.get(profile)
-        if known is not None and watcher is not None:
+        if known is not None and w is not None:
             sid, here, above = known
-            if (watcher.generation(directory), watcher.generation(self.snapshots)) == (here, above):
+            if (w.generation(directory), w.generation(self.snapshots)) == (here, above):
                 return sid
         generations = None
-        if watcher is not None:  # watched before the read: a change after it is an event
-            parent, own = watcher.watch(self.snapshots), watcher.watch(directory)
+        if w is not None:  # watched before the read: a change after it is an event
+            parent, own = w.watch(self.snapshots), w.watch(directory)
             if parent is not None and own is not None:
                 generations = (own, parent)
         try:
@@ -194,11 +193,6 @@ class SnapshotFiles:
         if generations is not None:
             self._current[profile] = (sid, *generations)
         return sid
-
-    def _watcher(self) -> Watcher | None:
-        if self._watch is False:
-            self._watch = watcher()
-        return self._watch
 
     def snapshot(self, profile: str, sid: str, current_word: str) -> str | None:
         if sid == current_word:
